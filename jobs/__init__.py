@@ -1,0 +1,1 @@
+"""The warehouse's jobs: plain functions over DataFrames."""

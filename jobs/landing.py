@@ -1,0 +1,235 @@
+"""The landing zone: which batches are complete, and which of them are sound.
+
+A batch is a data file plus its manifest (exchange.md). This module finds the
+deliveries not seen before, checks each one whole and gives every one a
+verdict: accepted, duplicate, or rejected with one of the contract's reason
+codes. Nothing here writes a table.
+"""
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass, field
+from datetime import date
+
+from pyspark.sql import DataFrame, SparkSession
+from pyspark.sql import functions as F
+from pyspark.sql.window import Window
+
+from schemas import SOURCES
+
+BATCH_ID_RE = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
+MANIFEST_SUFFIX = ".manifest.json"
+MANIFEST_FIELDS = ("batch_id", "source", "court_id", "business_date", "record_count", "sha256")
+
+# Reason codes of exchange.md
+COUNT_MISMATCH = "count_mismatch"
+CHECKSUM_MISMATCH = "checksum_mismatch"
+PATH_MISMATCH = "path_mismatch"
+UNPARSEABLE = "unparseable"
+CONFLICTING_RESEND = "conflicting_resend"
+
+
+@dataclass
+class Delivery:
+    """One manifest found in the landing zone, and what was learnt of its batch."""
+
+    manifest_path: str
+    manifest_mtime: int  # ms since the epoch: a manifest written again is a new delivery
+    source: str
+    court_id: str
+    date_dir: str
+    batch_id: str
+    data_path: str | None = None
+    manifest: dict | None = None
+    sha256: str | None = None
+    record_count: int | None = None
+    status: str | None = None  # accepted | duplicate | rejected
+    reason: str | None = None
+    detail: str | None = None
+    manifest_text: str | None = None
+    extra: dict = field(default_factory=dict)
+
+    @property
+    def business_date(self) -> date | None:
+        try:
+            return date.fromisoformat(self.date_dir)
+        except ValueError:
+            return None
+
+    @property
+    def key(self) -> tuple[str, str, str]:
+        return (self.source, self.court_id, self.batch_id)
+
+    @property
+    def order(self) -> tuple:
+        return (self.date_dir, self.batch_id, self.manifest_path)
+
+    def reject(self, reason: str, detail: str) -> None:
+        self.status, self.reason, self.detail = "rejected", reason, detail
+
+
+def _fs(spark: SparkSession, root: str):
+    jvm = spark.sparkContext._jvm
+    path = jvm.org.apache.hadoop.fs.Path(root)
+    return jvm, path.getFileSystem(spark.sparkContext._jsc.hadoopConfiguration())
+
+
+def _glob(spark: SparkSession, pattern: str) -> list[tuple[str, int]]:
+    jvm, fs = _fs(spark, pattern.split("{")[0])
+    statuses = fs.globStatus(jvm.org.apache.hadoop.fs.Path(pattern)) or []
+    return [(str(s.getPath().toString()), int(s.getModificationTime())) for s in statuses if s.isFile()]
+
+
+def _strip_scheme(path: str) -> str:
+    return path[len("file:"):] if path.startswith("file:") and not path.startswith("file://") else path
+
+
+def find_deliveries(spark: SparkSession, landing: str, seen: set[tuple[str, int]]) -> list[Delivery]:
+    """Manifests not taken before (a new path, or the same path written again)."""
+    root = landing.rstrip("/")
+    sources = ",".join(SOURCES)
+    manifests = _glob(spark, f"{root}/{{{sources}}}/*/*/*{MANIFEST_SUFFIX}")
+    data_files = {p for p, _ in _glob(spark, f"{root}/{{{sources}}}/*/*/*.jsonl")}
+    data_files |= {p for p, _ in _glob(spark, f"{root}/{{{sources}}}/*/*/*.jsonl.gz")}
+    out = []
+    for path, mtime in manifests:
+        if (path, mtime) in seen:
+            continue
+        parts = path.split("/")
+        source, court_id, date_dir, name = parts[-4], parts[-3], parts[-2], parts[-1]
+        stem = name[: -len(MANIFEST_SUFFIX)]
+        base = path[: -len(MANIFEST_SUFFIX)]
+        d = Delivery(path, mtime, source, court_id, date_dir, stem)
+        # Prefer the compressed file should a court leave both behind.
+        d.data_path = next((p for p in (base + ".jsonl.gz", base + ".jsonl") if p in data_files), None)
+        out.append(d)
+    return sorted(out, key=lambda d: d.order)
+
+
+def _read_manifests(spark: SparkSession, deliveries: list[Delivery]) -> None:
+    if not deliveries:
+        return
+    rows = (
+        spark.read.format("binaryFile")
+        .load([d.manifest_path for d in deliveries])
+        .select("path", "content")
+        .collect()
+    )
+    content = {r["path"]: bytes(r["content"]) for r in rows}
+    for d in deliveries:
+        raw = content.get(d.manifest_path)
+        if raw is None:
+            d.reject(UNPARSEABLE, "manifest could not be read")
+            continue
+        try:
+            d.manifest_text = raw.decode("utf-8")
+            d.manifest = json.loads(d.manifest_text)
+            if not isinstance(d.manifest, dict):
+                raise ValueError("not a JSON object")
+        except (UnicodeDecodeError, ValueError) as exc:
+            d.reject(UNPARSEABLE, f"manifest is not a JSON object: {exc}")
+            d.manifest = None
+
+
+def _check_manifest(d: Delivery) -> None:
+    m = d.manifest
+    missing = [k for k in MANIFEST_FIELDS if k not in m]
+    if missing:
+        d.reject(UNPARSEABLE, f"manifest lacks {', '.join(missing)}")
+        return
+    count, digest = m["record_count"], m["sha256"]
+    if isinstance(count, bool) or not isinstance(count, int) or count < 0:
+        d.reject(UNPARSEABLE, f"manifest record_count {count!r} is not a count")
+        return
+    if not isinstance(digest, str) or not re.fullmatch(r"[0-9a-fA-F]{64}", digest):
+        d.reject(UNPARSEABLE, f"manifest sha256 {digest!r} is not a hex SHA-256 digest")
+        return
+    d.record_count, d.sha256 = count, digest.lower()
+    expected = {"batch_id": d.batch_id, "source": d.source, "court_id": d.court_id, "business_date": d.date_dir}
+    wrong = [f"{k}={m[k]!r} but the path says {v!r}" for k, v in expected.items() if m[k] != v]
+    if not BATCH_ID_RE.match(d.batch_id):
+        wrong.append(f"batch_id {d.batch_id!r} is not of the form {BATCH_ID_RE.pattern}")
+    if d.business_date is None:
+        wrong.append(f"business date {d.date_dir!r} is not YYYY-MM-DD")
+    if wrong:
+        d.reject(PATH_MISMATCH, "; ".join(wrong))
+    elif d.data_path is None:
+        d.reject(CHECKSUM_MISMATCH, "manifest present but no data file (.jsonl or .jsonl.gz) beside it")
+
+
+def read_lines(spark: SparkSession, data_paths: list[str]) -> DataFrame:
+    """Every non-blank line of the given files: data_path, line_no (1-based), record.
+
+    The text source decompresses .gz by itself; a file is read in order within
+    one task, so the id order within a file is the line order.
+    """
+    lines = (
+        spark.read.format("text")
+        .load(data_paths)
+        .select(F.col("_metadata.file_path").alias("data_path"), F.col("value").alias("record"),
+                F.monotonically_increasing_id().alias("_seq"))
+    )
+    w = Window.partitionBy("data_path").orderBy("_seq")
+    return (
+        lines.withColumn("line_no", F.row_number().over(w))
+        .where(F.trim(F.col("record")) != "")
+        .drop("_seq")
+    )
+
+
+def _file_facts(spark: SparkSession, deliveries: list[Delivery]) -> dict[str, dict]:
+    """Digest of each data file's bytes, and its count of lines and bad lines."""
+    paths = [d.data_path for d in deliveries]
+    if not paths:
+        return {}
+    digests = {
+        r["path"]: r["sha"]
+        for r in spark.read.format("binaryFile").load(paths)
+        .select("path", F.sha2("content", 256).alias("sha")).collect()
+    }
+    facts = {p: {"sha256": digests.get(p), "lines": 0, "bad_lines": 0, "first_bad": None} for p in paths}
+    stats = (
+        read_lines(spark, paths)
+        .withColumn("bad", ~F.is_valid_utf8("record") | F.coalesce(
+            ~F.expr("schema_of_variant(try_parse_json(record))").startswith("OBJECT"), F.lit(True)))
+        .groupBy("data_path")
+        .agg(F.count("*").alias("lines"), F.sum(F.col("bad").cast("int")).alias("bad_lines"),
+             F.min(F.when(F.col("bad"), F.col("line_no"))).alias("first_bad"))
+        .collect()
+    )
+    for r in stats:
+        facts.setdefault(r["data_path"], {"sha256": None}).update(
+            lines=r["lines"], bad_lines=r["bad_lines"], first_bad=r["first_bad"])
+    return facts
+
+
+def judge(spark: SparkSession, deliveries: list[Delivery], accepted: dict[tuple, str]) -> list[Delivery]:
+    """Give each delivery its verdict, in the contract's order (business_date, batch_id).
+
+    `accepted` maps (source, court_id, batch_id) of batches taken in earlier runs
+    to their digest; it is extended with the batches this call accepts.
+    """
+    _read_manifests(spark, deliveries)
+    for d in deliveries:
+        if d.status is None:
+            _check_manifest(d)
+    candidates = [d for d in deliveries if d.status is None]
+    facts = _file_facts(spark, candidates)
+    for d in candidates:
+        f = facts[d.data_path]
+        if f["sha256"] != d.sha256:
+            d.reject(CHECKSUM_MISMATCH, f"data file digest {f['sha256']} differs from the manifest's {d.sha256}")
+        elif d.key in accepted:
+            if accepted[d.key] == d.sha256:
+                d.status, d.detail = "duplicate", "the same batch was taken before"
+            else:
+                d.reject(CONFLICTING_RESEND, f"batch taken before with digest {accepted[d.key]}")
+        elif f["bad_lines"]:
+            d.reject(UNPARSEABLE, f"{f['bad_lines']} line(s) not UTF-8 JSON objects, first at line {f['first_bad']}")
+        elif f["lines"] != d.record_count:
+            d.reject(COUNT_MISMATCH, f"manifest says {d.record_count} records, the file has {f['lines']}")
+        else:
+            d.status = "accepted"
+            accepted[d.key] = d.sha256
+    return deliveries

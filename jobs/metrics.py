@@ -1,0 +1,211 @@
+"""Gold metrics: every catalog metric per court, per region, per day and month.
+
+Built from work/daily_measures on a dense grid (every registry court, every
+day from the first day of the first business date's month to the as-of date),
+so a day without filings is a zero, not a missing row. Stocks are running sums
+of their daily changes. Incremental: only courts whose daily measures changed
+are recomputed, from the month of their earliest change; moving the as-of date
+recomputes the new days and the current month for every court. Each gold table
+records in its commit the input version it reflects.
+"""
+from __future__ import annotations
+
+from datetime import date, timedelta
+
+from delta.tables import DeltaTable
+from pyspark.sql import DataFrame, SparkSession
+from pyspark.sql import functions as F
+from pyspark.sql import types as T
+from pyspark.sql.window import Window
+
+from courtwatch import tables
+from jobs import delta_io, measures
+from jobs.catalog import catalog
+
+COURT_SCHEMA = T.StructType([
+    T.StructField("court_id", T.StringType()),
+    T.StructField("period", T.StringType()),
+    T.StructField("period_start", T.DateType()),
+    T.StructField("metric_id", T.StringType()),
+    T.StructField("value", T.DoubleType()),
+    T.StructField("numerator", T.DoubleType()),
+    T.StructField("denominator", T.DoubleType()),
+])
+REGION_SCHEMA = T.StructType([
+    T.StructField("region_id", T.StringType()),
+    T.StructField("region_level", T.StringType()),
+    *COURT_SCHEMA.fields[1:],
+])
+GOLD_WATERMARK = "daily_measures_version"
+REGION_WATERMARK = "court_metrics_version"
+
+
+def _month_start(d: date) -> date:
+    return d.replace(day=1)
+
+
+def business_dates(spark: SparkSession, warehouse: str) -> tuple[date | None, date | None]:
+    """First and latest business_date among accepted batches."""
+    path = tables.table_path(warehouse, tables.BATCHES)
+    if not delta_io.exists(spark, path):
+        return None, None
+    row = delta_io.read(spark, path).where("status = 'accepted'").agg(
+        F.min("business_date").alias("first"), F.max("business_date").alias("last")).collect()[0]
+    return row["first"], row["last"]
+
+
+def period_rows(daily: DataFrame, spans: DataFrame, first_day: date, as_of: date) -> DataFrame:
+    """Wide rows (court_id, period, period_start, days, one column per measure) for
+    the days and months of each court's span.
+
+    `spans` has (court_id, window_start): recompute from that day, the first of a month.
+    `daily` has the daily measures of those courts, all dates (stocks need their past).
+    """
+    cat = catalog()
+    flows, stocks = cat.flow_names, cat.stock_names
+    grid = spans.select("court_id", F.explode(F.sequence("window_start", F.lit(as_of))).alias("date"))
+    in_window = daily.join(spans, "court_id").where(
+        (F.col("date") >= F.col("window_start")) & (F.col("date") <= F.lit(as_of)))
+    wide = in_window.groupBy("court_id", "date").pivot("measure", flows + stocks).agg(F.sum("value"))
+    carry = (daily.join(spans, "court_id").where(F.col("date") < F.col("window_start"))
+             .where(F.col("measure").isin(stocks))
+             .groupBy("court_id").pivot("measure", stocks).agg(F.sum("value")))
+    carry = carry.select("court_id", *[F.col(s).alias(f"_carry_{s}") for s in stocks])
+    days = grid.join(wide, ["court_id", "date"], "left").join(carry, "court_id", "left").fillna(0.0)
+    w = Window.partitionBy("court_id").orderBy("date").rowsBetween(Window.unboundedPreceding, 0)
+    for s in stocks:
+        days = days.withColumn(f"{s}_end", F.col(f"_carry_{s}") + F.sum(s).over(w))
+        days = days.withColumn(f"{s}_start", F.col(f"{s}_end") - F.col(s))
+    days = days.withColumn("month", F.trunc("date", "month"))
+
+    day_rows = days.where(F.col("date") >= F.lit(first_day)).select(
+        "court_id", F.lit("day").alias("period"), F.col("date").alias("period_start"), F.lit(1).alias("days"),
+        *flows, *[f"{s}_end" for s in stocks], *[f"{s}_start" for s in stocks])
+    m = Window.partitionBy("court_id", "month")
+    month_rows = (
+        days.withColumn("_last", F.max("date").over(m)).withColumn("_first", F.min("date").over(m))
+        .groupBy("court_id", "month")
+        .agg(F.count("*").alias("days"), *[F.sum(f).alias(f) for f in flows],
+             *[F.max(F.when(F.col("date") == F.col("_last"), F.col(f"{s}_end"))).alias(f"{s}_end") for s in stocks],
+             *[F.max(F.when(F.col("date") == F.col("_first"), F.col(f"{s}_start"))).alias(f"{s}_start")
+               for s in stocks])
+        .select("court_id", F.lit("month").alias("period"), F.col("month").alias("period_start"), "days",
+                *flows, *[f"{s}_end" for s in stocks], *[f"{s}_start" for s in stocks])
+    )
+    return day_rows.unionByName(month_rows)
+
+
+def metric_rows(wide: DataFrame, key_cols: list[str]) -> DataFrame:
+    """Wide period rows -> one row per metric, with value, numerator and denominator."""
+    entries = []
+    for m in catalog().metrics:
+        num = F.expr(m.numerator).cast("double")
+        den = F.expr(m.denominator).cast("double") if m.is_ratio else F.lit(None).cast("double")
+        value = F.when(den != 0, num / den) if m.is_ratio else num
+        entries.append(F.struct(F.lit(m.id).alias("metric_id"), value.alias("value"),
+                                num.alias("numerator"), den.alias("denominator")))
+    return wide.select(*key_cols, F.explode(F.array(*entries)).alias("m")).select(*key_cols, "m.*")
+
+
+def _merge(spark, path: str, rows: DataFrame, keys: list[str], meta: dict) -> None:
+    on = " AND ".join(f"t.{k} = s.{k}" for k in keys)
+    with delta_io.with_commit_metadata(spark, meta):
+        (DeltaTable.forPath(spark, path).alias("t").merge(rows.alias("s"), on)
+         .whenMatchedUpdateAll().whenNotMatchedInsertAll().execute())
+
+
+def _overwrite(spark, path: str, rows: DataFrame, meta: dict, partition_by: list[str]) -> None:
+    with delta_io.with_commit_metadata(spark, meta):
+        (rows.write.format("delta").mode("overwrite").option("overwriteSchema", True)
+         .option("delta.enableChangeDataFeed", "true").partitionBy(*partition_by).save(path))
+
+
+def refresh(spark: SparkSession, warehouse: str, as_of: date | None = None, full_refresh: bool = False) -> date | None:
+    """Bring gold/court_metrics and gold/region_metrics up to silver. Returns the as-of date."""
+    measures.update(spark, warehouse, full=full_refresh)
+    first_bd, last_bd = business_dates(spark, warehouse)
+    if first_bd is None:
+        return None
+    as_of = as_of or last_bd
+    grid_start = _month_start(first_bd)
+    daily_path = tables.table_path(warehouse, tables.DAILY_MEASURES)
+    court_path = tables.table_path(warehouse, tables.COURT_METRICS)
+    courts = delta_io.read(spark, tables.table_path(warehouse, tables.COURTS))
+    daily = delta_io.read(spark, daily_path, measures.SCHEMA)
+    daily_version = delta_io.version(spark, daily_path) if delta_io.exists(spark, daily_path) else -1
+    courts_version = delta_io.version(spark, tables.table_path(warehouse, tables.COURTS))
+    meta = {GOLD_WATERMARK: daily_version, "as_of": as_of.isoformat(), "first_business_date": first_bd.isoformat(),
+            "courts_version": courts_version}
+    done = delta_io.last_commit_metadata(spark, court_path, GOLD_WATERMARK)
+    full = (full_refresh or done is None or done["first_business_date"] != meta["first_business_date"]
+            or done["courts_version"] != courts_version or date.fromisoformat(done["as_of"]) > as_of)
+    if full:
+        spans = courts.select("court_id", F.lit(grid_start).alias("window_start"))
+        rows = metric_rows(period_rows(daily, spans, first_bd, as_of), ["court_id", "period", "period_start"])
+        _overwrite(spark, court_path, rows, meta, ["period"])
+    else:
+        spans = _changed_spans(spark, courts, daily_path, done, daily_version, as_of, grid_start)
+        if spans is not None:
+            rows = metric_rows(period_rows(daily.join(spans.select("court_id"), "court_id"), spans, first_bd, as_of),
+                               ["court_id", "period", "period_start"])
+            _merge(spark, court_path, rows, ["court_id", "period", "period_start", "metric_id"], meta)
+    _refresh_regions(spark, warehouse, courts, full)
+    return as_of
+
+
+def _changed_spans(spark, courts, daily_path, done, daily_version, as_of, grid_start) -> DataFrame | None:
+    """(court_id, window_start) of the courts whose gold rows are out of date."""
+    parts = []
+    if daily_version > done[GOLD_WATERMARK]:
+        changed = (spark.read.format("delta").option("readChangeFeed", "true")
+                   .option("startingVersion", done[GOLD_WATERMARK] + 1).option("endingVersion", daily_version)
+                   .load(daily_path).groupBy("court_id").agg(F.min("date").alias("from")))
+        parts.append(changed)
+    old_as_of = date.fromisoformat(done["as_of"])
+    if as_of > old_as_of:
+        parts.append(courts.select("court_id", F.lit(old_as_of + timedelta(days=1)).alias("from")))
+    if not parts:
+        return None
+    spans = parts[0]
+    for p in parts[1:]:
+        spans = spans.unionByName(p)
+    spans = (spans.join(courts.select("court_id"), "court_id").where(F.col("from") <= F.lit(as_of))
+             .groupBy("court_id").agg(F.min("from").alias("from"))
+             .select("court_id", F.greatest(F.trunc("from", "month"), F.lit(grid_start)).alias("window_start")))
+    return spans if spans.limit(1).count() else None
+
+
+def region_rows(court_rows: DataFrame, courts: DataFrame) -> DataFrame:
+    """Sum numerators and denominators over each high court's province and the nation."""
+    joined = court_rows.join(courts.select("court_id", "high_court_id"), "court_id")
+    high = joined.where("high_court_id IS NOT NULL").select(
+        F.col("high_court_id").alias("region_id"), F.lit("HIGH").alias("region_level"), "*")
+    nation = joined.select(F.lit("NATIONAL").alias("region_id"), F.lit("NATIONAL").alias("region_level"), "*")
+    ratio = {m.id: m.is_ratio for m in catalog().metrics}
+    summed = (high.unionByName(nation)
+              .groupBy("region_id", "region_level", "period", "period_start", "metric_id")
+              .agg(F.sum("numerator").alias("numerator"), F.sum("denominator").alias("denominator")))
+    is_ratio = F.col("metric_id").isin([k for k, v in ratio.items() if v])
+    value = F.when(is_ratio, F.when(F.col("denominator") != 0, F.col("numerator") / F.col("denominator"))) \
+        .otherwise(F.col("numerator"))
+    return summed.select("region_id", "region_level", "period", "period_start", "metric_id",
+                         value.alias("value"), "numerator", "denominator")
+
+
+def _refresh_regions(spark: SparkSession, warehouse: str, courts: DataFrame, full: bool) -> None:
+    court_path = tables.table_path(warehouse, tables.COURT_METRICS)
+    region_path = tables.table_path(warehouse, tables.REGION_METRICS)
+    court_version = delta_io.version(spark, court_path)
+    done = delta_io.last_commit_metadata(spark, region_path, REGION_WATERMARK)
+    meta = {REGION_WATERMARK: court_version}
+    court_rows = delta_io.read(spark, court_path)
+    if full or done is None:
+        _overwrite(spark, region_path, region_rows(court_rows, courts), meta, ["period"])
+        return
+    if done[REGION_WATERMARK] >= court_version:
+        return
+    touched = (spark.read.format("delta").option("readChangeFeed", "true")
+               .option("startingVersion", done[REGION_WATERMARK] + 1).option("endingVersion", court_version)
+               .load(court_path).select("period", "period_start").distinct())
+    rows = region_rows(court_rows.join(F.broadcast(touched), ["period", "period_start"]), courts)
+    _merge(spark, region_path, rows, ["region_id", "period", "period_start", "metric_id"], meta)
