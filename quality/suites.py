@@ -7,6 +7,7 @@ ops/quality_results so that a drift shows up in the feed-health dashboard.
 from __future__ import annotations
 
 import json
+import logging
 import os
 from datetime import datetime, timezone
 
@@ -70,8 +71,11 @@ def suite(contract: Contract):
 def validate(df: DataFrame, contract: Contract) -> list[dict]:
     """Run the contract's suite on a Spark DataFrame; one dict per expectation."""
     import great_expectations as gx
+    from great_expectations.data_context.types.base import ProgressBarsConfig
 
+    logging.getLogger("great_expectations").setLevel(logging.WARNING)
     context = gx.get_context(mode="ephemeral")
+    context.variables.progress_bars = ProgressBarsConfig(globally=False)
     batch_def = (
         context.data_sources.add_spark(name="silver")
         .add_dataframe_asset(name=contract.source)
@@ -79,7 +83,7 @@ def validate(df: DataFrame, contract: Contract) -> list[dict]:
     )
     s = context.suites.add(suite(contract))
     result = gx.ValidationDefinition(data=batch_def, suite=s, name=f"v_{contract.source}")
-    outcome = context.validation_definitions.add(result).run(batch_parameters={"dataframe": df})
+    outcome = context.validation_definitions.add(result).run(batch_parameters={"dataframe": df}, result_format="BASIC")
     rows = []
     for r in outcome.results:
         cfg = r.expectation_config

@@ -1,0 +1,161 @@
+"""Batch-level rules of the exchange contract: every rejection reason, duplicates,
+uploads in progress, and that every other batch still lands."""
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from tests import landing as L
+from tests.conftest import table
+
+
+@pytest.fixture(scope="module")
+def scenario(spark, tmp_path_factory):
+    from jobs.pipeline import run
+    from tests.conftest import TEST_KEY
+
+    root = tmp_path_factory.mktemp("ingest")
+    land = L.Landing(root / "landing")
+    wh = str(root / "warehouse")
+    d1, d2 = "2026-03-02", "2026-03-03"
+    land.batch("cases", "B110001", d1, [L.case("A1", party_names=["张三", " 李四"]), L.case("A2")])
+    land.batch("hotline", "B110002", d1, [L.call("T1", court="B110002", caller_phone="13800138000")], gz=True)
+    land.batch("cases", "B110002", d1, [L.case("X1", court="B110002")], manifest={"record_count": 5})
+    land.batch("mediation", "B110001", d1, [L.mediation("X2")], manifest={"sha256": "0" * 64})
+    truncated = land.batch("cases", "B310001", d1, [L.case("X3", court="B310001"), L.case("X4", court="B310001")])
+    truncated.write_bytes(truncated.read_bytes()[:40])
+    land.batch("hotline", "B110001", d2, [L.call("X5")], manifest={"court_id": "B110002"})
+    land.batch("cases", "B110001", d2, [L.case("X6")], manifest={"business_date": "2026-03-04"})
+    land.batch("mediation", "B110002", d1, [json.dumps(L.mediation("X7", court="B110002")), "not json"])
+    land.batch("cases", "I1101", d1, ["[1, 2]"])
+    land.batch("hotline", "I1101", d1, [None], raw=b'{"call_id": "\xff"}\n')
+    land.batch("mediation", "B310001", d1, [L.mediation("X8", court="B310001")])
+    (land.root / "mediation" / "B310001" / d1 / "M20260302.manifest.json").write_text("{")
+    land.batch("cases", "B110002", d2, [L.case("P1", court="B110002")], with_manifest=False)
+    # the same batch id again: different bytes (a conflict), identical bytes (a duplicate)
+    land.batch("cases", "B110001", "2026-03-04", [L.case("A1", case_number="changed")], batch_id="C20260302")
+    land.batch("hotline", "B110002", d2, [L.call("T1", court="B110002", caller_phone="13800138000")],
+               batch_id="H20260302", gz=True)
+    # a good batch with one invalid record among valid ones
+    land.batch("mediation", "B110002", d2, [L.mediation("G1", court="B110002"),
+                                            L.mediation("G2", court="B110002", stage="appeal")])
+    first = run(spark, str(land.root), wh, TEST_KEY)
+    return {"land": land, "wh": wh, "first": first, "run": lambda: run(spark, str(land.root), wh, TEST_KEY)}
+
+
+def _ledger(spark, wh):
+    return {(r["source"], r["court_id"], str(r["business_date"]), r["batch_id"]): (r["status"], r["reason"])
+            for r in table(spark, wh, "ops/batches").collect()}
+
+
+EXPECTED = {
+    ("cases", "B110001", "2026-03-02", "C20260302"): ("accepted", None),
+    ("hotline", "B110002", "2026-03-02", "H20260302"): ("accepted", None),
+    ("cases", "B110002", "2026-03-02", "C20260302"): ("rejected", "count_mismatch"),
+    ("mediation", "B110001", "2026-03-02", "M20260302"): ("rejected", "checksum_mismatch"),
+    ("cases", "B310001", "2026-03-02", "C20260302"): ("rejected", "checksum_mismatch"),
+    ("hotline", "B110001", "2026-03-03", "H20260303"): ("rejected", "path_mismatch"),
+    ("cases", "B110001", "2026-03-03", "C20260303"): ("rejected", "path_mismatch"),
+    ("mediation", "B110002", "2026-03-02", "M20260302"): ("rejected", "unparseable"),
+    ("cases", "I1101", "2026-03-02", "C20260302"): ("rejected", "unparseable"),
+    ("hotline", "I1101", "2026-03-02", "H20260302"): ("rejected", "unparseable"),
+    ("mediation", "B310001", "2026-03-02", "M20260302"): ("rejected", "unparseable"),
+    ("cases", "B110001", "2026-03-04", "C20260302"): ("rejected", "conflicting_resend"),
+    ("hotline", "B110002", "2026-03-03", "H20260302"): ("duplicate", None),
+    ("mediation", "B110002", "2026-03-03", "M20260303"): ("accepted", None),
+}
+
+
+def test_every_batch_gets_its_verdict(spark, scenario):
+    assert _ledger(spark, scenario["wh"]) == EXPECTED
+
+
+def test_rejected_batches_are_kept_for_review(spark, scenario):
+    rejected = table(spark, scenario["wh"], "ops/rejected_batches").collect()
+    assert len(rejected) == sum(s == "rejected" for s, _ in EXPECTED.values())
+    conflict = next(r for r in rejected if r["reason"] == "conflicting_resend")
+    assert "C20260302" in conflict["manifest"] and conflict["detail"]
+
+
+def test_nothing_of_a_rejected_batch_goes_further(spark, scenario):
+    wh = scenario["wh"]
+    assert sorted(r["case_id"] for r in table(spark, wh, "silver/cases").collect()) == ["A1", "A2"]
+    assert [r["call_id"] for r in table(spark, wh, "silver/hotline").collect()] == ["T1"]
+    assert [r["mediation_id"] for r in table(spark, wh, "silver/mediation").collect()] == ["G1"]
+    # the conflicting re-send did not replace the case
+    a1 = table(spark, wh, "silver/cases").where("case_id = 'A1'").collect()[0]
+    assert a1["case_number"] != "changed"
+    bronze = {s: table(spark, wh, f"bronze/{s}").count() for s in ("cases", "hotline", "mediation")}
+    assert bronze == {"cases": 2, "hotline": 1, "mediation": 2}
+
+
+def test_bronze_keeps_records_as_received_with_lineage(spark, scenario):
+    rows = table(spark, scenario["wh"], "bronze/cases").orderBy("line_no").collect()
+    assert json.loads(rows[0]["record"])["party_names"] == ["张三", " 李四"]
+    assert rows[0]["batch_id"] == "C20260302" and rows[0]["court_id"] == "B110001"
+    assert str(rows[0]["business_date"]) == "2026-03-02" and rows[0]["source_file"].endswith(".jsonl")
+    assert [r["line_no"] for r in rows] == [1, 2]
+
+
+def test_invalid_record_is_quarantined_and_its_batch_proceeds(spark, scenario):
+    q = table(spark, scenario["wh"], "ops/quarantine").collect()
+    assert len(q) == 1
+    assert (q[0]["source"], q[0]["court_id"], q[0]["batch_id"], q[0]["line_no"], q[0]["rule"]) == \
+        ("mediation", "B110002", "M20260303", 2, "enum:stage")
+    assert json.loads(q[0]["record"])["mediation_id"] == "G2"
+
+
+def test_personal_data_only_as_keyed_hash(spark, scenario):
+    from jobs.personal import hmac_hex
+    from tests.conftest import TEST_KEY
+
+    wh = scenario["wh"]
+    for source, field in (("cases", "party_names"), ("hotline", "caller_phone"), ("mediation", "party_id_number")):
+        cols = table(spark, wh, f"silver/{source}").columns
+        assert field not in cols and f"{field}_hash" in cols
+    a1 = table(spark, wh, "silver/cases").where("case_id = 'A1'").collect()[0]
+    assert a1["party_names_hash"] == [hmac_hex(TEST_KEY, "张三"), hmac_hex(TEST_KEY, "李四")]
+    t1 = table(spark, wh, "silver/hotline").collect()[0]
+    assert t1["caller_phone_hash"] == hmac_hex(TEST_KEY, "13800138000") != "13800138000"
+    for t in ("silver/cases", "silver/hotline", "gold/court_metrics"):
+        text = "\n".join(str(r) for r in table(spark, wh, t).collect())
+        assert "张三" not in text and "13800138000" not in text
+
+
+def test_upload_in_progress_is_left_for_later(spark, scenario):
+    land, wh = scenario["land"], scenario["wh"]
+    key = ("cases", "B110002", "2026-03-03", "C20260303")
+    assert key not in _ledger(spark, wh)
+    # the manifest arrives: the next run takes the batch
+    land.batch("cases", "B110002", "2026-03-03", [L.case("P1", court="B110002")])
+    scenario["run"]()
+    assert _ledger(spark, wh)[key] == ("accepted", None)
+    assert table(spark, wh, "silver/cases").where("case_id = 'P1'").count() == 1
+
+
+def test_no_new_batches_changes_nothing(spark, scenario):
+    from jobs import delta_io
+
+    wh = scenario["wh"]
+    names = ["silver/cases", "silver/hotline", "silver/mediation", "ops/batches", "ops/quarantine",
+             "bronze/cases", "gold/court_metrics", "gold/region_metrics", "work/daily_measures"]
+    before = {n: delta_io.version(spark, f"{wh}/{n}") for n in names}
+    result = scenario["run"]()
+    assert result.ingest.deliveries == []
+    assert {n: delta_io.version(spark, f"{wh}/{n}") for n in names} == before
+
+
+def test_same_manifest_written_again_is_a_duplicate(spark, scenario):
+    import os
+    import time
+
+    land, wh = scenario["land"], scenario["wh"]
+    m = land.root / "cases" / "B110001" / "2026-03-02" / "C20260302.manifest.json"
+    later = time.time() + 5
+    os.utime(m, (later, later))
+    scenario["run"]()
+    rows = [r for r in table(spark, wh, "ops/batches").collect()
+            if r["manifest_path"].endswith("B110001/2026-03-02/C20260302.manifest.json")]
+    assert sorted(r["status"] for r in rows) == ["accepted", "duplicate"]
+    assert table(spark, wh, "silver/cases").count() == 3
