@@ -7,11 +7,14 @@ codes. Nothing here writes a table.
 """
 from __future__ import annotations
 
+import gzip
 import json
 import re
+import zlib
 from dataclasses import dataclass, field
 from datetime import date
 
+import pandas as pd
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 from pyspark.sql.window import Window
@@ -178,29 +181,44 @@ def read_lines(spark: SparkSession, data_paths: list[str]) -> DataFrame:
     )
 
 
-def _file_facts(spark: SparkSession, deliveries: list[Delivery]) -> dict[str, dict]:
-    """Digest of each data file's bytes, and its count of lines and bad lines."""
-    paths = [d.data_path for d in deliveries]
+@F.pandas_udf("boolean")
+def _gzip_intact(contents: pd.Series) -> pd.Series:
+    """Whether each gzip member decompresses to its end (per file, not per record)."""
+    def ok(data: bytes) -> bool:
+        try:
+            gzip.decompress(data)
+            return True
+        except (OSError, EOFError, zlib.error):
+            return False
+
+    return contents.map(ok)
+
+
+def _digests(spark: SparkSession, paths: list[str]) -> dict[str, tuple[str, bool]]:
+    """SHA-256 of each file's bytes as stored, and whether a .gz file is intact."""
     if not paths:
         return {}
-    digests = {
-        r["path"]: r["sha"]
-        for r in spark.read.format("binaryFile").load(paths)
-        .select("path", F.sha2("content", 256).alias("sha")).collect()
-    }
-    facts = {p: {"sha256": digests.get(p), "lines": 0, "bad_lines": 0, "first_bad": None} for p in paths}
+    files = spark.read.format("binaryFile").load(paths)
+    intact = F.when(F.col("path").endswith(".gz"), _gzip_intact("content")).otherwise(F.lit(True))
+    return {r["path"]: (r["sha"], r["intact"])
+            for r in files.select("path", F.sha2("content", 256).alias("sha"), intact.alias("intact")).collect()}
+
+
+def _line_facts(spark: SparkSession, paths: list[str]) -> dict[str, dict]:
+    """Per file: count of records (non-blank lines), of bad lines, and the first bad one."""
+    facts = {p: {"lines": 0, "bad_lines": 0, "first_bad": None} for p in paths}
+    if not paths:
+        return facts
+    bad = ~F.is_valid_utf8("record") | F.coalesce(
+        ~F.expr("schema_of_variant(try_parse_json(record))").startswith("OBJECT"), F.lit(True))
     stats = (
-        read_lines(spark, paths)
-        .withColumn("bad", ~F.is_valid_utf8("record") | F.coalesce(
-            ~F.expr("schema_of_variant(try_parse_json(record))").startswith("OBJECT"), F.lit(True)))
-        .groupBy("data_path")
+        read_lines(spark, paths).withColumn("bad", bad).groupBy("data_path")
         .agg(F.count("*").alias("lines"), F.sum(F.col("bad").cast("int")).alias("bad_lines"),
              F.min(F.when(F.col("bad"), F.col("line_no"))).alias("first_bad"))
         .collect()
     )
     for r in stats:
-        facts.setdefault(r["data_path"], {"sha256": None}).update(
-            lines=r["lines"], bad_lines=r["bad_lines"], first_bad=r["first_bad"])
+        facts[r["data_path"]] = {"lines": r["lines"], "bad_lines": r["bad_lines"], "first_bad": r["first_bad"]}
     return facts
 
 
@@ -215,12 +233,21 @@ def judge(spark: SparkSession, deliveries: list[Delivery], accepted: dict[tuple,
         if d.status is None:
             _check_manifest(d)
     candidates = [d for d in deliveries if d.status is None]
-    facts = _file_facts(spark, candidates)
+    digests = _digests(spark, [d.data_path for d in candidates])
+    readable = []
     for d in candidates:
+        sha, intact = digests.get(d.data_path, (None, False))
+        if sha != d.sha256:
+            d.reject(CHECKSUM_MISMATCH, f"data file digest {sha} differs from the manifest's {d.sha256}")
+        elif not intact:
+            d.reject(UNPARSEABLE, "the .gz file does not decompress")
+        else:
+            readable.append(d)
+    # Only files whose bytes are sound are read line by line.
+    facts = _line_facts(spark, [d.data_path for d in readable])
+    for d in readable:
         f = facts[d.data_path]
-        if f["sha256"] != d.sha256:
-            d.reject(CHECKSUM_MISMATCH, f"data file digest {f['sha256']} differs from the manifest's {d.sha256}")
-        elif d.key in accepted:
+        if d.key in accepted:
             if accepted[d.key] == d.sha256:
                 d.status, d.detail = "duplicate", "the same batch was taken before"
             else:

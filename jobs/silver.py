@@ -62,13 +62,19 @@ def _newer(s: str, t: str) -> str:
     )
 
 
+def _same_content(contract: Contract) -> str:
+    cols = [f.silver_name for f in contract.fields]
+    return f"struct({', '.join('s.' + c for c in cols)}) <=> struct({', '.join('t.' + c for c in cols)})"
+
+
 def merge(spark: SparkSession, path: str, rows: DataFrame, contract: Contract) -> None:
     delta_io.create_if_missing(spark, path, schema(contract), cdf=True)
     latest = latest_per_key(rows, contract.key)
     (
         DeltaTable.forPath(spark, path).alias("t")
         .merge(latest.alias("s"), f"t.{contract.key} = s.{contract.key}")
-        .whenMatchedUpdateAll(condition=_newer("s", "t"))
+        # An exact duplicate arriving later changes nothing, not even lineage.
+        .whenMatchedUpdateAll(condition=f"{_newer('s', 't')} AND NOT ({_same_content(contract)})")
         .whenNotMatchedInsertAll()
         .execute()
     )

@@ -25,6 +25,14 @@ def scenario(spark, tmp_path_factory):
     land.batch("mediation", "B110001", d1, [L.mediation("X2")], manifest={"sha256": "0" * 64})
     truncated = land.batch("cases", "B310001", d1, [L.case("X3", court="B310001"), L.case("X4", court="B310001")])
     truncated.write_bytes(truncated.read_bytes()[:40])
+    cut_gz = land.batch("hotline", "B310001", d1, [L.call("X9", court="B310001")], gz=True)
+    cut_gz.write_bytes(cut_gz.read_bytes()[:30])
+    # a broken .gz whose manifest digest matches its (broken) bytes
+    broken = land.batch("cases", "H11", d1, [L.case("X10", court="H11")], gz=True)
+    broken.write_bytes(broken.read_bytes()[:30])
+    land.manifest("cases", "H11", d1, "C20260302", {
+        "batch_id": "C20260302", "source": "cases", "court_id": "H11", "business_date": d1, "record_count": 1,
+        "sha256": __import__("hashlib").sha256(broken.read_bytes()).hexdigest()})
     land.batch("hotline", "B110001", d2, [L.call("X5")], manifest={"court_id": "B110002"})
     land.batch("cases", "B110001", d2, [L.case("X6")], manifest={"business_date": "2026-03-04"})
     land.batch("mediation", "B110002", d1, [json.dumps(L.mediation("X7", court="B110002")), "not json"])
@@ -55,6 +63,8 @@ EXPECTED = {
     ("cases", "B110002", "2026-03-02", "C20260302"): ("rejected", "count_mismatch"),
     ("mediation", "B110001", "2026-03-02", "M20260302"): ("rejected", "checksum_mismatch"),
     ("cases", "B310001", "2026-03-02", "C20260302"): ("rejected", "checksum_mismatch"),
+    ("hotline", "B310001", "2026-03-02", "H20260302"): ("rejected", "checksum_mismatch"),
+    ("cases", "H11", "2026-03-02", "C20260302"): ("rejected", "unparseable"),
     ("hotline", "B110001", "2026-03-03", "H20260303"): ("rejected", "path_mismatch"),
     ("cases", "B110001", "2026-03-03", "C20260303"): ("rejected", "path_mismatch"),
     ("mediation", "B110002", "2026-03-02", "M20260302"): ("rejected", "unparseable"),
