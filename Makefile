@@ -1,0 +1,60 @@
+# courtwatch set-up and everyday commands. Two of them do everything on a
+# fresh machine: `make demo` (set-up, demo data, the pipeline) and `make test`.
+SHELL := /bin/bash
+PYTHON ?= python3.11
+BOOT := .cache/bootstrap
+UV := $(BOOT)/bin/uv
+VENV := .venv
+PY := $(VENV)/bin/python
+export UV_CACHE_DIR ?= $(HOME)/.cache/uv
+export GX_ANALYTICS_ENABLED := false
+
+.PHONY: setup venv secrets jars demo generate run test lock clean
+
+setup: venv secrets jars
+
+# uv installs from the committed lock in seconds; it is itself pinned.
+$(UV):
+	$(PYTHON) -m venv $(BOOT)
+	$(BOOT)/bin/pip install --quiet --disable-pip-version-check uv==0.13.8
+
+$(VENV)/.installed: requirements/main.lock pyproject.toml | $(UV)
+	$(UV) venv --quiet --allow-existing --python $(PYTHON) $(VENV)
+	$(UV) pip sync --quiet --python $(PY) requirements/main.lock
+	$(UV) pip install --quiet --python $(PY) --no-deps -e .
+	touch $@
+
+venv: $(VENV)/.installed
+
+# Secrets are generated here, never committed (.secrets/ is git-ignored).
+secrets: .secrets/courtwatch.env
+.secrets/courtwatch.env:
+	mkdir -p .secrets && chmod 700 .secrets
+	umask 077 && echo "COURTWATCH_HASH_KEY=$$($(PYTHON) -c 'import secrets; print(secrets.token_hex(32))')" > $@
+
+# Spark fetches the Delta jars from Maven Central once, into .cache/ivy.
+jars: .cache/ivy/.fetched
+.cache/ivy/.fetched: | $(VENV)/.installed
+	$(PY) -c "from courtwatch.config import load_profile; from courtwatch.spark import spark_session; \
+	spark_session(load_profile('test'), 'courtwatch-setup').stop()"
+	touch $@
+
+# The demo: the small profile's landing zone, then the whole pipeline on it.
+DEMO_DAYS ?= 60
+generate: setup
+	rm -rf data/landing
+	$(VENV)/bin/courtwatch generate --profile small --days $(DEMO_DAYS) --incidents 6 --faults 0.002
+
+run: setup
+	$(VENV)/bin/courtwatch run
+
+demo: generate run
+
+test: setup
+	$(PY) -m pytest
+
+lock: | $(UV)
+	$(UV) pip compile --quiet --python-version 3.11 requirements/main.in -o requirements/main.lock
+
+clean:
+	rm -rf data spark-warehouse metastore_db derby.log
