@@ -47,9 +47,15 @@ def is_spring_festival(d: date) -> bool:
     return False
 
 
+def is_festival(d: date) -> bool:
+    """Periods whose volumes are unlike any ordinary day: the Spring Festival
+    fortnight and the National Day week."""
+    return is_spring_festival(d) or (d.month == 10 and d.day <= 8)
+
+
 def day_frame(start: date, end: date) -> pd.DataFrame:
     """One row per date with the calendar facts models need."""
     days = pd.date_range(start, end, freq="D")
     rows = [(d.date(), d.weekday(), is_working_day(d.date()), holiday_name(d.date()) is not None,
-             is_spring_festival(d.date())) for d in days]
-    return pd.DataFrame(rows, columns=["date", "weekday", "working_day", "holiday", "spring_festival"])
+             is_spring_festival(d.date()), is_festival(d.date())) for d in days]
+    return pd.DataFrame(rows, columns=["date", "weekday", "working_day", "holiday", "spring_festival", "festival"])

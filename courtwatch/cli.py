@@ -41,6 +41,37 @@ def cmd_run(args) -> int:
     return 0
 
 
+def cmd_evaluate(args) -> int:
+    import json
+    from pathlib import Path
+
+    from courtwatch.evaluate import evaluate, summarise
+    from courtwatch.spark import spark_session
+
+    profile = load_profile(args.conf)
+    spark = spark_session(profile)
+    methods = args.methods.split(",")
+    seeds = [int(s) for s in args.seeds.split(",")]
+    results = evaluate(spark, profile.hash_key(), args.profile, args.start, args.days, args.incidents, seeds,
+                       methods, args.workdir)
+    results["summary"] = summarise(results, methods)
+    print(json.dumps(results["summary"], indent=1))
+    if args.out:
+        Path(args.out).write_text(json.dumps(results, indent=1, ensure_ascii=False, default=str))
+    return 0
+
+
+def cmd_silence(args) -> int:
+    from courtwatch.spark import spark_session
+    from jobs.notify import add_silence
+
+    profile = load_profile(args.conf)
+    add_silence(spark_session(profile), args.warehouse or profile.warehouse, args.court, args.rule, args.until,
+                args.reason)
+    print(f"silenced {args.rule} for {args.court} until {args.until}")
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="courtwatch", description=__doc__)
     parser.add_argument("--conf", default=None, help="configuration profile in conf/ (default: local, "
@@ -64,6 +95,25 @@ def main(argv: list[str] | None = None) -> int:
     r.add_argument("--as-of", type=_date, help="as-of date (default: the latest accepted business date)")
     r.add_argument("--full-refresh", action="store_true", help="recompute all gold tables")
     r.set_defaults(func=cmd_run)
+
+    e = sub.add_parser("evaluate", help="score the early warning on generated data with injected incidents")
+    e.add_argument("--profile", default="small")
+    e.add_argument("--start", type=_date, default=date(2026, 8, 1))
+    e.add_argument("--days", type=int, default=90)
+    e.add_argument("--incidents", type=int, default=12)
+    e.add_argument("--seeds", default="3", help="comma-separated generator seeds")
+    e.add_argument("--methods", default="pooled_gtest,robust_z")
+    e.add_argument("--workdir", help="where to generate (default: a temporary directory)")
+    e.add_argument("--out", help="write the full results as JSON")
+    e.set_defaults(func=cmd_evaluate)
+
+    s = sub.add_parser("silence", help="stop notifying a rule for a court until a date (still recorded)")
+    s.add_argument("--court", required=True)
+    s.add_argument("--rule", default="*", help="a rule id (e.g. feed_silence, threshold:efile_sync_rate) or *")
+    s.add_argument("--until", type=_date, required=True)
+    s.add_argument("--reason", default="")
+    s.add_argument("--warehouse")
+    s.set_defaults(func=cmd_silence)
 
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")

@@ -13,6 +13,8 @@ DAILY_MEASURES = "work/daily_measures"
 COURT_METRICS = "gold/court_metrics"
 REGION_METRICS = "gold/region_metrics"
 ALERTS = "gold/alerts"
+NOTIFICATIONS = "ops/notifications"
+SILENCES = "ops/silences"
 
 
 def table_path(warehouse: str, table: str, **kw: str) -> str:

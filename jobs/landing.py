@@ -17,6 +17,7 @@ from datetime import date
 import pandas as pd
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
+from pyspark.sql import types as T
 from pyspark.sql.window import Window
 
 from schemas import SOURCES
@@ -181,7 +182,7 @@ def read_lines(spark: SparkSession, data_paths: list[str]) -> DataFrame:
     )
 
 
-@F.pandas_udf("boolean")
+@F.pandas_udf(T.BooleanType())
 def _gzip_intact(contents: pd.Series) -> pd.Series:
     """Whether each gzip member decompresses to its end (per file, not per record)."""
     def ok(data: bytes) -> bool:

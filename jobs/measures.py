@@ -32,8 +32,9 @@ def _entry(measure: Measure, court: str, day: str, value: Column) -> Column:
                     F.expr(day).cast("date").alias("date"), value.cast("double").alias("value"))
 
 
-def contributions(rows: DataFrame, source: str, sign: Column = F.lit(1)) -> DataFrame:
+def contributions(rows: DataFrame, source: str, sign: Column | None = None) -> DataFrame:
     """(court_id, date, measure, value) of each silver row, times `sign` (+1 or -1)."""
+    sign = F.lit(1) if sign is None else sign
     entries = []
     for m in catalog().measures_of(source):
         where = F.expr(m.where) if m.where else F.lit(True)

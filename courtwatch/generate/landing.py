@@ -58,8 +58,14 @@ def pick_incidents(courts: pd.DataFrame, start: date, days: int, count: int, rng
         metric, effect = INCIDENT_KINDS[kind]
         out.append({"kind": kind, "court_id": str(court), "start": first.isoformat(),
                     "end": (first + timedelta(days=length - 1)).isoformat(), "metric_id": metric,
-                    "source": str(rng.choice(SOURCES)) if kind == "feed_silence" else None, "effect": effect})
+                    "source": _silent_source(courts, court, rng) if kind == "feed_silence" else None,
+                    "effect": effect})
     return out
+
+
+def _silent_source(courts: pd.DataFrame, court: str, rng) -> str:
+    level = courts.loc[courts["court_id"] == court, "level"].iloc[0]
+    return str(rng.choice(SOURCES if level == "BASIC" else SOURCES[:2]))  # only basic courts mediate
 
 
 @dataclass
@@ -69,11 +75,11 @@ class Writer:
     gzip_courts: set
     fault_share: float
     courts: list
+    active: dict  # source -> the courts that send it
     truth_faults: list = field(default_factory=list)
     held: dict = field(default_factory=dict)  # (source, court) -> lines held back by a silent feed
 
     def _serialise(self, df: pd.DataFrame) -> list[str]:
-        df = df.sort_values("court_id", kind="stable")
         text = df.to_json(orient="records", lines=True, force_ascii=False, date_format="iso")
         return [line for line in text.split("\n") if line]
 
@@ -118,7 +124,7 @@ class Writer:
             lines[i], rule = self._record_fault(source, lines[i], court)
             self.truth_faults.append({**truth, "fault": "record", "line_no": i + 1, "rule": rule})
             fault = None
-        body = ("\n".join(lines) + "\n").encode("utf-8")
+        body = ("\n".join(lines) + "\n").encode("utf-8") if lines else b""
         count = len(lines)
         if fault == "unparseable":
             body += b'{"this line": is not json\n'
@@ -160,14 +166,17 @@ class Writer:
             self.truth_faults[-1]["expected_status"] = "rejected" if fault == "conflicting_resend" else "duplicate"
 
     def write_day(self, day: date, sent: dict[str, pd.DataFrame], silent: set) -> None:
+        """One batch per active court and source, an empty one on a day without records:
+        a court's export runs every day, so a missing batch means a silent feed."""
         for source in SOURCES:
-            if source not in sent:
-                continue
-            df = sent[source]
-            lines = self._serialise(df)
-            courts = df.sort_values("court_id", kind="stable")["court_id"].to_numpy()
-            bounds = np.flatnonzero(np.r_[True, courts[1:] != courts[:-1], True])
-            by_court = {courts[a]: lines[a:b] for a, b in zip(bounds[:-1], bounds[1:])}
+            by_court: dict[str, list[str]] = {c: [] for c in self.active[source]}
+            if source in sent:
+                df = sent[source].sort_values("court_id", kind="stable")
+                lines = self._serialise(df)
+                courts = df["court_id"].to_numpy()
+                bounds = np.flatnonzero(np.r_[True, courts[1:] != courts[:-1], True])
+                for a, b in zip(bounds[:-1], bounds[1:]):
+                    by_court[courts[a]] = lines[a:b]
             for key in list(self.held):
                 if key[0] == source and (key[1], source) not in silent:
                     by_court.setdefault(key[1], [])[:0] = self.held.pop(key)
@@ -176,7 +185,7 @@ class Writer:
                     self.held.setdefault((source, court), []).extend(by_court[court])
                     continue
                 fault = None
-                if self.fault_share and self.rng.random() < self.fault_share:
+                if by_court[court] and self.fault_share and self.rng.random() < self.fault_share:
                     fault = str(self.rng.choice(BATCH_FAULTS + ["record"] * 4))
                 self._batch(source, court, day, list(by_court[court]), fault)
 
@@ -193,7 +202,9 @@ def generate(profile_name: str, landing: str, start: date, days: int, seed: int 
     chosen = pick_incidents(courts, start, days, incidents, rng)
     ids = courts["court_id"].tolist()
     gz = {c for c in ids if rng.random() < profile["gzip_share"]}
-    writer = Writer(root, np.random.default_rng(seed + 1), gz, fault_share, ids)
+    active = {"cases": ids, "hotline": ids,
+              "mediation": courts.loc[courts["level"] == "BASIC", "court_id"].tolist()}  # as in simulate.py
+    writer = Writer(root, np.random.default_rng(seed + 1), gz, fault_share, ids, active)
     sim = Simulator(profile, courts, start, days, seed, chosen)
     for day, sent in sim.run():
         silent = {(i["court_id"], i["source"]) for i in chosen if i["kind"] == "feed_silence"

@@ -1,0 +1,101 @@
+"""`courtwatch evaluate`: how well the early warning catches injected incidents.
+
+Generates landing zones with and without incidents, runs the pipeline, derives
+the alert episodes with each anomaly method, and scores them as alerts.md
+defines: recall (an alert for the court and metric, or source, overlapping the
+incident and starting no later than 3 days after it began), precision (share
+of anomaly and feed episodes overlapping an incident of the same court),
+detection delay, and false alerts per 100 court-months on incident-free data.
+"""
+from __future__ import annotations
+
+import copy
+import json
+import statistics
+import tempfile
+import time
+from datetime import date, timedelta
+from pathlib import Path
+
+from courtwatch.generate.landing import generate
+from jobs import alerts, delta_io
+from jobs.pipeline import run
+
+MAX_DELAY = 3
+
+
+def score(episodes: list[alerts.Episode], incidents: list[dict]) -> dict:
+    inc = [{**i, "start": date.fromisoformat(i["start"]), "end": date.fromisoformat(i["end"])} for i in incidents]
+    caught, delays = [], []
+    for i in inc:
+        hits = [e for e in episodes if e.court_id == i["court_id"]
+                and (e.source == i["source"] if i["kind"] == "feed_silence" else e.metric_id == i["metric_id"])
+                and e.window_start <= i["end"] and e.window_end >= i["start"]
+                and e.window_start <= i["start"] + timedelta(days=MAX_DELAY)]
+        caught.append(bool(hits))
+        if hits:
+            delays.append(max(0, (min(e.window_start for e in hits) - i["start"]).days))
+    judged = [e for e in episodes if e.kind in ("anomaly", "feed")]
+    true = [e for e in judged if any(e.court_id == i["court_id"] and e.window_start <= i["end"]
+                                     and e.window_end >= i["start"] for i in inc)]
+    return {
+        "incidents": len(inc), "caught": sum(caught),
+        "recall": sum(caught) / len(inc) if inc else None,
+        "episodes": len(judged), "true_episodes": len(true),
+        "precision": len(true) / len(judged) if judged else None,
+        "mean_delay_days": statistics.mean(delays) if delays else None,
+        "max_delay_days": max(delays) if delays else None,
+        "missed": [f"{i['kind']} {i['court_id']} {i['start']}" for i, c in zip(inc, caught) if not c],
+        "false": [f"{e.kind} {e.rule_id} {e.court_id} {e.metric_id or e.source} {e.window_start}..{e.window_end}"
+                  for e in judged if e not in true],
+    }
+
+
+def _episodes(spark, warehouse: str, as_of: date, cfg: dict, method: str) -> list[alerts.Episode]:
+    cfg = copy.deepcopy(cfg)
+    cfg["anomaly"]["method"] = method
+    return alerts.episodes(alerts.conditions(spark, warehouse, as_of, cfg))
+
+
+def evaluate(spark, hash_key: bytes, profile: str, start: date, days: int, incidents: int, seeds: list[int],
+             methods: list[str], workdir: str | None = None) -> dict:
+    cfg = alerts.load_config()
+    cfg["lookback_days"] = days + 1
+    work = Path(workdir or tempfile.mkdtemp(prefix="courtwatch-eval-"))
+    results = {"profile": profile, "start": start.isoformat(), "days": days, "seeds": seeds, "runs": []}
+    for seed in seeds:
+        for label, n in (("incidents", incidents), ("clean", 0)):
+            landing, warehouse = work / f"{label}-{seed}" / "landing", str(work / f"{label}-{seed}" / "warehouse")
+            t = time.time()
+            truth = generate(profile, str(landing), start, days, seed=seed, incidents=n)
+            quiet = copy.deepcopy(cfg)
+            quiet["notify"]["outbox_dir"] = str(work / "outbox")
+            res = run(spark, str(landing), warehouse, hash_key, alerts_config=quiet)
+            courts = delta_io.read(spark, f"{warehouse}/silver/courts").count()
+            court_months = courts * days / 30.0
+            for method in methods:
+                s = score(_episodes(spark, warehouse, res.as_of, cfg, method), truth["incidents"])
+                s.update(seed=seed, data=label, method=method, courts=courts, court_months=round(court_months, 1),
+                         false_per_100_court_months=round(100 * (s["episodes"] - s["true_episodes"]) / court_months, 3),
+                         seconds=round(time.time() - t, 1))
+                results["runs"].append(s)
+                print(json.dumps({k: v for k, v in s.items() if k not in ("false",)}, ensure_ascii=False))
+    return results
+
+
+def summarise(results: dict, methods: list[str]) -> list[dict]:
+    out = []
+    for m in methods:
+        inc = [r for r in results["runs"] if r["method"] == m and r["data"] == "incidents"]
+        clean = [r for r in results["runs"] if r["method"] == m and r["data"] == "clean"]
+        caught, total = sum(r["caught"] for r in inc), sum(r["incidents"] for r in inc)
+        eps, true = sum(r["episodes"] for r in inc), sum(r["true_episodes"] for r in inc)
+        delays = [r["mean_delay_days"] for r in inc if r["mean_delay_days"] is not None]
+        cm = sum(r["court_months"] for r in clean)
+        out.append({"method": m, "recall": caught / total if total else None, "caught": caught, "incidents": total,
+                    "precision": true / eps if eps else None, "episodes": eps,
+                    "mean_delay_days": statistics.mean(delays) if delays else None,
+                    "max_delay_days": max((r["max_delay_days"] or 0) for r in inc) if inc else None,
+                    "false_per_100_court_months": 100 * sum(r["episodes"] - r["true_episodes"] for r in clean) / cm
+                    if cm else None, "court_months_clean": cm})
+    return out

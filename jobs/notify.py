@@ -1,0 +1,157 @@
+"""Notification: each run sends each high court one digest of its new and
+newly resolved alerts, through the notifier chosen in conf/alerts.yaml.
+
+What was sent is kept in ops/notifications, so an alert is announced once as
+new and once as resolved. A silence (court, rule, until) set by the guidance
+center in ops/silences stops the message, not the recording.
+"""
+from __future__ import annotations
+
+import json
+import os
+import smtplib
+import urllib.request
+from datetime import date, datetime, timezone
+from email.message import EmailMessage
+from pathlib import Path
+
+from pyspark.sql import SparkSession
+from pyspark.sql import types as T
+
+from courtwatch import tables
+from courtwatch.config import resolve_location
+from jobs import delta_io
+
+NOTIFICATIONS = T.StructType([
+    T.StructField("alert_id", T.StringType()),
+    T.StructField("status", T.StringType()),  # the status announced: firing (new) or resolved
+    T.StructField("high_court_id", T.StringType()),
+    T.StructField("notifier", T.StringType()),
+    T.StructField("as_of", T.DateType()),
+    T.StructField("sent_at", T.TimestampType()),
+])
+SILENCES = T.StructType([
+    T.StructField("court_id", T.StringType()),
+    T.StructField("rule_id", T.StringType()),  # a rule id, or * for every rule
+    T.StructField("until", T.DateType()),
+    T.StructField("reason", T.StringType()),
+    T.StructField("created_at", T.TimestampType()),
+])
+DIGEST_FIELDS = ("alert_id", "kind", "rule_id", "court_id", "metric_id", "source", "window_start", "window_end",
+                 "status", "severity", "observed", "expected", "message")
+
+
+def add_silence(spark: SparkSession, warehouse: str, court_id: str, rule_id: str, until: date, reason: str) -> None:
+    path = tables.table_path(warehouse, tables.SILENCES)
+    delta_io.create_if_missing(spark, path, SILENCES)
+    spark.createDataFrame([(court_id, rule_id, until, reason, datetime.now(timezone.utc))], SILENCES) \
+        .write.format("delta").mode("append").save(path)
+
+
+def _silenced(silences: list[dict], alert: dict, as_of: date) -> bool:
+    return any(s["court_id"] == alert["court_id"] and s["rule_id"] in ("*", alert["rule_id"])
+               and as_of <= s["until"] for s in silences)
+
+
+def digests(alerts: list[dict], sent: set[tuple[str, str]], silences: list[dict], as_of: date) -> dict[str, dict]:
+    """high_court_id -> {"new": [...], "resolved": [...]} of what is due and not silenced."""
+    out: dict[str, dict] = {}
+    for a in sorted(alerts, key=lambda a: (a["high_court_id"] or "", a["court_id"], a["alert_id"])):
+        if (a["alert_id"], a["status"]) in sent or a["high_court_id"] is None or _silenced(silences, a, as_of):
+            continue
+        bucket = "new" if a["status"] == "firing" else "resolved"
+        item = {k: (v.isoformat() if isinstance(v, date) else v) for k, v in a.items() if k in DIGEST_FIELDS}
+        out.setdefault(a["high_court_id"], {"new": [], "resolved": []})[bucket].append(item)
+    return out
+
+
+def _text(high_court_id: str, as_of: date, digest: dict) -> str:
+    lines = [f"{high_court_id} 预警摘要（截至 {as_of}）", f"新增 {len(digest['new'])} 条，已解除 {len(digest['resolved'])} 条", ""]
+    lines += [f"[新增][{'严重' if a['severity'] == 'critical' else '预警'}] {a['message']}" for a in digest["new"]]
+    lines += [f"[解除] {a['message']}" for a in digest["resolved"]]
+    return "\n".join(lines)
+
+
+class Outbox:
+    name = "outbox"
+
+    def __init__(self, cfg: dict):
+        self.root = Path(resolve_location(cfg["outbox_dir"]))
+
+    def send(self, high_court_id: str, as_of: date, digest: dict) -> None:
+        folder = self.root / as_of.isoformat()
+        folder.mkdir(parents=True, exist_ok=True)
+        payload = {"high_court_id": high_court_id, "as_of": as_of.isoformat(), **digest,
+                   "text": _text(high_court_id, as_of, digest)}
+        (folder / f"{high_court_id}.json").write_text(json.dumps(payload, ensure_ascii=False, indent=1))
+
+
+class Smtp:
+    name = "smtp"
+
+    def __init__(self, cfg: dict):
+        self.cfg = cfg
+
+    def send(self, high_court_id: str, as_of: date, digest: dict) -> None:
+        c = self.cfg
+        msg = EmailMessage()
+        msg["From"] = c["sender"]
+        msg["To"] = c["recipient"].format(high_court_id=high_court_id)
+        msg["Subject"] = f"[courtwatch] {high_court_id} 预警摘要 {as_of}：新增 {len(digest['new'])}，解除 {len(digest['resolved'])}"
+        msg.set_content(_text(high_court_id, as_of, digest))
+        with smtplib.SMTP(c["host"], int(c["port"]), timeout=30) as smtp:
+            if c.get("starttls"):
+                smtp.starttls()
+            user, password = os.environ.get(c.get("user_env", "")), os.environ.get(c.get("password_env", ""))
+            if user and password:
+                smtp.login(user, password)
+            smtp.send_message(msg)
+
+
+class Webhook:
+    name = "webhook"
+
+    def __init__(self, cfg: dict):
+        self.cfg = cfg
+
+    def send(self, high_court_id: str, as_of: date, digest: dict) -> None:
+        body = json.dumps({"high_court_id": high_court_id, "as_of": as_of.isoformat(), **digest},
+                          ensure_ascii=False).encode("utf-8")
+        req = urllib.request.Request(self.cfg["url"], data=body, method="POST",
+                                     headers={"Content-Type": "application/json; charset=utf-8"})
+        token = os.environ.get(self.cfg.get("token_env", ""))
+        if token:
+            req.add_header("Authorization", f"Bearer {token}")
+        with urllib.request.urlopen(req, timeout=float(self.cfg.get("timeout_seconds", 10))) as resp:
+            if resp.status >= 300:
+                raise RuntimeError(f"webhook answered {resp.status}")
+
+
+NOTIFIERS = {"outbox": Outbox, "smtp": Smtp, "webhook": Webhook}
+
+
+def notifier(cfg: dict):
+    name = cfg["notifier"]
+    if name not in NOTIFIERS:
+        raise ValueError(f"unknown notifier {name!r}; choose one of {sorted(NOTIFIERS)}")
+    return NOTIFIERS[name](cfg[name] if name != "outbox" else cfg)
+
+
+def notify(spark: SparkSession, warehouse: str, as_of: date, cfg: dict) -> dict[str, dict]:
+    """Send what is due; record each high court's digest once it was sent."""
+    alerts = [r.asDict() for r in delta_io.read(spark, tables.table_path(warehouse, tables.ALERTS)).collect()]
+    log_path = tables.table_path(warehouse, tables.NOTIFICATIONS)
+    delta_io.create_if_missing(spark, log_path, NOTIFICATIONS)
+    sent = {(r["alert_id"], r["status"]) for r in delta_io.read(spark, log_path).collect()}
+    silence_path = tables.table_path(warehouse, tables.SILENCES)
+    silences = [r.asDict() for r in delta_io.read(spark, silence_path, SILENCES).collect()]
+    due = digests(alerts, sent, silences, as_of)
+    channel = notifier(cfg)
+    for high_court_id, digest in due.items():
+        channel.send(high_court_id, as_of, digest)
+        now = datetime.now(timezone.utc)
+        rows = [(a["alert_id"], a["status"], high_court_id, channel.name, as_of, now)
+                for a in digest["new"] + digest["resolved"]]
+        # recorded per court right after its send: a failure later resends only the rest
+        spark.createDataFrame(rows, NOTIFICATIONS).write.format("delta").mode("append").save(log_path)
+    return due

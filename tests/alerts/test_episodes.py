@@ -1,0 +1,68 @@
+"""Episode lifecycle (alerts.md): gaps, resolution, deterministic ids, reruns."""
+from __future__ import annotations
+
+from datetime import date, datetime, timedelta, timezone
+
+from jobs import alerts
+
+D = date(2026, 3, 1)
+COURTS = {"B1": {"court_id": "B1", "name": "东城法院", "high_court_id": "H1"}}
+
+
+def cond(spark, days, severity="warning", court="B1", metric="hotline_answer_rate"):
+    rows = [("anomaly", "anomaly:collapse", court, metric, None, D + timedelta(days=d), severity, 0.5, 0.9)
+            for d in days]
+    from jobs.detectors import CONDITION
+
+    return spark.createDataFrame(rows, CONDITION)
+
+
+def test_one_day_gap_continues_two_days_end(spark):
+    eps = alerts.episodes(cond(spark, [0, 1, 3, 4, 7]))
+    assert [(e.window_start, e.window_end) for e in eps] == [(D, D + timedelta(days=4)), (D + timedelta(days=7),) * 2]
+
+
+def test_severity_is_the_worst_of_the_episode(spark):
+    eps = alerts.episodes(cond(spark, [0]).unionByName(cond(spark, [1], "critical")).unionByName(cond(spark, [2])))
+    assert len(eps) == 1 and eps[0].severity == "critical"
+
+
+def _reconcile(existing, found, as_of):
+    return alerts.reconcile(existing, found, as_of, as_of - timedelta(days=120), COURTS,
+                            datetime(2026, 3, 20, tzinfo=timezone.utc))
+
+
+def test_status_firing_until_two_quiet_days(spark):
+    eps = alerts.episodes(cond(spark, [0, 1, 2]))
+    assert _reconcile([], eps, D + timedelta(days=3))[0]["status"] == "firing"  # one quiet day
+    assert _reconcile([], eps, D + timedelta(days=4))[0]["status"] == "resolved"  # two
+
+
+def test_ids_are_deterministic_and_episodes_keep_them(spark):
+    first = _reconcile([], alerts.episodes(cond(spark, [0, 1])), D + timedelta(days=1))
+    again = _reconcile([], alerts.episodes(cond(spark, [0, 1])), D + timedelta(days=1))
+    assert first[0]["alert_id"] == again[0]["alert_id"]
+    assert first[0]["high_court_id"] == "H1" and "东城法院" in first[0]["message"]
+    # the next day the episode goes on: same alert, longer window, first detection kept
+    stored = [{**first[0], "first_detected_at": datetime(2026, 3, 2)}]
+    later = _reconcile(stored, alerts.episodes(cond(spark, [0, 1, 2])), D + timedelta(days=2))
+    assert len(later) == 1 and later[0]["alert_id"] == first[0]["alert_id"]
+    assert later[0]["window_end"] == D + timedelta(days=2) and later[0]["first_detected_at"] == datetime(2026, 3, 2)
+    # a new breach after resolution opens a new episode
+    new = _reconcile(stored, alerts.episodes(cond(spark, [0, 1, 9])), D + timedelta(days=9))
+    assert len({r["alert_id"] for r in new}) == 2
+
+
+def test_unchanged_rerun_changes_nothing(spark):
+    now = datetime(2026, 3, 20, tzinfo=timezone.utc)
+    rows = _reconcile([], alerts.episodes(cond(spark, [0, 1])), D + timedelta(days=1))
+    stored = [{**r, "updated_at": datetime(2026, 3, 2)} for r in rows]
+    again = _reconcile(stored, alerts.episodes(cond(spark, [0, 1])), D + timedelta(days=1))
+    assert [r for r in again if r["updated_at"] == now] == []
+
+
+def test_vanished_condition_is_resolved(spark):
+    rows = _reconcile([], alerts.episodes(cond(spark, [5, 6])), D + timedelta(days=6))
+    # late data shows the condition never held: the alert is resolved, not left firing
+    after = _reconcile(rows, [], D + timedelta(days=7))
+    assert [r["status"] for r in after] == ["resolved"]
