@@ -48,9 +48,10 @@ def is_spring_festival(d: date) -> bool:
 
 
 def is_festival(d: date) -> bool:
-    """Periods whose volumes are unlike any ordinary day: the Spring Festival
-    fortnight and the National Day week."""
-    return is_spring_festival(d) or (d.month == 10 and d.day <= 8)
+    """Days whose volumes neither an ordinary working day nor a day off predict:
+    the Spring Festival fortnight, whose working days run at a fraction of normal.
+    (The National Day week is days off, which the day type already covers.)"""
+    return is_spring_festival(d)
 
 
 def day_frame(start: date, end: date) -> pd.DataFrame:

@@ -57,7 +57,13 @@ def cmd_evaluate(args) -> int:
     results["summary"] = summarise(results, methods)
     print(json.dumps(results["summary"], indent=1))
     if args.out:
-        Path(args.out).write_text(json.dumps(results, indent=1, ensure_ascii=False, default=str))
+        from courtwatch import machine_description
+        from courtwatch.evaluate import markdown
+
+        out = Path(args.out)
+        out.write_text(json.dumps(results, indent=1, ensure_ascii=False, default=str))
+        command = "courtwatch " + " ".join(sys.argv[1:])
+        out.with_suffix(".md").write_text(markdown(results, command, machine_description()))
     return 0
 
 
@@ -116,7 +122,8 @@ def main(argv: list[str] | None = None) -> int:
     s.set_defaults(func=cmd_silence)
 
     args = parser.parse_args(argv)
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
+    logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(name)s %(message)s")
+    logging.getLogger("courtwatch").setLevel(logging.INFO)
     return args.func(args)
 
 

@@ -99,3 +99,34 @@ def summarise(results: dict, methods: list[str]) -> list[dict]:
                     "false_per_100_court_months": 100 * sum(r["episodes"] - r["true_episodes"] for r in clean) / cm
                     if cm else None, "court_months_clean": cm})
     return out
+
+
+def markdown(results: dict, command: str, machine: str) -> str:
+    """The figures as a page for benchmarks/alerts-evaluation.md."""
+    lines = [
+        "# Early-warning evaluation", "",
+        f"- command: `{command}`",
+        f"- machine: {machine}",
+        f"- data: generator profile `{results['profile']}`, {results['days']} days from {results['start']}, "
+        f"seeds {results['seeds']}; per seed one landing zone with injected incidents and one without",
+        "- scoring as alerts.md defines it: recall (alert for the court and metric, or source, overlapping the "
+        "incident and starting <= 3 days after it began), precision (anomaly and feed episodes overlapping an "
+        "incident of the same court), false alerts per 100 court-months on incident-free data", "",
+        "| method | recall | precision | mean delay (days) | max delay | false / 100 court-months |",
+        "| --- | --- | --- | --- | --- | --- |",
+    ]
+    fmt = lambda v, f="{:.3f}": "-" if v is None else f.format(v)  # noqa: E731
+    for r in results["summary"]:
+        lines.append(f"| `{r['method']}` | {fmt(r['recall'])} ({r['caught']}/{r['incidents']}) | "
+                     f"{fmt(r['precision'])} ({r['episodes']} episodes) | {fmt(r['mean_delay_days'], '{:.2f}')} | "
+                     f"{fmt(r['max_delay_days'], '{}')} | {fmt(r['false_per_100_court_months'], '{:.2f}')} "
+                     f"({r['court_months_clean']:.0f} court-months) |")
+    lines += ["", "## Per run", ""]
+    for r in results["runs"]:
+        lines.append(f"- seed {r['seed']}, {r['data']}, `{r['method']}`: recall {fmt(r['recall'])}, precision "
+                     f"{fmt(r['precision'])}, {r['episodes']} anomaly/feed episodes, missed {r['missed'] or 'none'}")
+        for f in r["false"][:10]:
+            lines.append(f"  - not an incident: {f}")
+        if len(r["false"]) > 10:
+            lines.append(f"  - … and {len(r['false']) - 10} more")
+    return "\n".join(lines) + "\n"

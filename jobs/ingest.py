@@ -6,6 +6,8 @@ every other batch still lands.
 """
 from __future__ import annotations
 
+import logging
+import time
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 
@@ -57,6 +59,9 @@ QUARANTINE = T.StructType([
     T.StructField("quarantined_at", T.TimestampType()),
     T.StructField("_run_id", T.StringType()),
 ])
+
+
+log = logging.getLogger("courtwatch.ingest")
 
 
 @dataclass
@@ -117,7 +122,11 @@ def ingest(spark: SparkSession, landing_root: str, warehouse: str, hash_key: byt
     accepted = {(r["source"], r["court_id"], r["batch_id"]): r["sha256"] for r in
                 ledger.where("status = 'accepted'").select("source", "court_id", "batch_id", "sha256").collect()}
 
-    result = IngestResult(landing.judge(spark, landing.find_deliveries(spark, landing_root, seen), accepted))
+    t = time.time()
+    found = landing.find_deliveries(spark, landing_root, seen)
+    log.info("found %d new deliveries in %.1fs", len(found), time.time() - t)
+    result = IngestResult(landing.judge(spark, found, accepted))
+    log.info("judged them in %.1fs", time.time() - t)
     at = _now()
     taken = [d for d in result.deliveries if d.status == "accepted"]
     if taken:
@@ -129,8 +138,10 @@ def ingest(spark: SparkSession, landing_root: str, warehouse: str, hash_key: byt
             .join(F.broadcast(batches), "data_path").withColumn("ingested_at", F.lit(at)) \
             .withColumn("_run_id", F.lit(run_id)).cache()
         for source in SOURCES:
+            t = time.time()
             _ingest_source(spark, source, lines.where(F.col("source") == source), courts,
                            warehouse, hash_key, run_id, result)
+            log.info("%s landed in bronze, quarantine and silver in %.1fs", source, time.time() - t)
         lines.unpersist()
     if result.deliveries:
         _append(spark, _ledger_rows(result.deliveries, run_id, at, False), LEDGER, ledger_path)

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import logging
+import time
 from dataclasses import dataclass, field
 from datetime import date
 
@@ -30,14 +31,18 @@ class RunResult:
 
 def run(spark: SparkSession, landing: str, warehouse: str, hash_key: bytes,
         as_of: date | None = None, full_refresh: bool = False, alerts_config: dict | None = None) -> RunResult:
+    t = time.time()
     run_id = runs.start(spark, warehouse)
     try:
         result = RunResult(run_id, ingest_job.ingest(spark, landing, warehouse, hash_key, run_id))
+        log.info("ingestion done in %.1fs", time.time() - t)
         result.as_of = metrics.refresh(spark, warehouse, as_of=as_of, full_refresh=full_refresh)
+        log.info("metrics done in %.1fs", time.time() - t)
         if result.as_of is not None:
             cfg = alerts_config or alerts.load_config()
             result.alerts_changed = alerts.evaluate(spark, warehouse, result.as_of, cfg)
             result.notified = notify.notify(spark, warehouse, result.as_of, cfg["notify"])
+            log.info("alerts done in %.1fs", time.time() - t)
     except BaseException:
         runs.finish(spark, warehouse, run_id, "failed")
         raise

@@ -45,6 +45,8 @@ def scenario(spark, tmp_path_factory):
     land.batch("cases", "B110001", "2026-03-04", [L.case("A1", case_number="changed")], batch_id="C20260302")
     land.batch("hotline", "B110002", d2, [L.call("T1", court="B110002", caller_phone="13800138000")],
                batch_id="H20260302", gz=True)
+    # a day without records: an empty batch (zero bytes) is a complete delivery
+    land.batch("hotline", "B310001", d2, [])
     # a good batch with one invalid record among valid ones
     land.batch("mediation", "B110002", d2, [L.mediation("G1", court="B110002"),
                                             L.mediation("G2", court="B110002", stage="appeal")])
@@ -74,6 +76,7 @@ EXPECTED = {
     ("cases", "B110001", "2026-03-04", "C20260302"): ("rejected", "conflicting_resend"),
     ("hotline", "B110002", "2026-03-03", "H20260302"): ("duplicate", None),
     ("mediation", "B110002", "2026-03-03", "M20260303"): ("accepted", None),
+    ("hotline", "B310001", "2026-03-03", "H20260303"): ("accepted", None),
 }
 
 

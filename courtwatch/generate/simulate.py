@@ -289,11 +289,18 @@ class Simulator:
             return
         rng = self.rng
         court = np.repeat(self.ids, counts)
-        pos = pd.Index(self.ids).get_indexer(court)
-        success_p = self._per_court(self._incident(day, "mediation_success_drop"), BASE["mediation_success"])[pos]
         base = np.full(n, np.datetime64(day))
         applied_s = rng.integers(8 * 3600, 20 * 3600, n)
         duration_s = (np.maximum(0.2, rng.lognormal(np.log(10), 0.7, n)) * 86400).astype(int)
+        close_s = applied_s + duration_s
+        close_day = base + (close_s // 86400).astype("timedelta64[D]")
+        # a success-rate incident shows in the mediations that close while it lasts
+        success_p = np.full(n, BASE["mediation_success"])
+        for i in self.incidents:
+            if i["kind"] == "mediation_success_drop":
+                hit = (court == i["court_id"]) & (close_day >= np.datetime64(i["start"])) & \
+                      (close_day <= np.datetime64(i["end"]))
+                success_p[hit] = i["effect"]
         u = rng.random(n)
         outcome = np.where(u < success_p, "success", np.where(u < success_p + (1 - success_p) * 0.8, "failure", "withdrawn"))
         confirmation = np.where(outcome == "success", rng.choice(["none", "applied", "confirmed"], n, p=[0.6, 0.05, 0.35]), "none")
@@ -307,12 +314,11 @@ class Simulator:
             "party_id_number": [f"{x:017d}X" for x in rng.integers(10**16, 10**17 - 1, n)],
         })
         self._send("mediation", life.assign(updated_at=_ts(base, applied_s + 3600).to_numpy()), base)
-        close_s = applied_s + duration_s
         closed = life.assign(closed_at=_ts(base, close_s).to_numpy(), outcome=outcome,
                              judicial_confirmation=confirmation,
                              litigation_case_id=None,
                              updated_at=_ts(base, close_s + 60).to_numpy())
-        self._send("mediation", closed, base + (close_s // 86400).astype("timedelta64[D]"))
+        self._send("mediation", closed, close_day)
 
     # -- the clock --------------------------------------------------------------------------
     def run(self):

@@ -1,0 +1,121 @@
+"""Digests per high court through the outbox, real SMTP and a real HTTP webhook; silences."""
+from __future__ import annotations
+
+import json
+import threading
+from datetime import date
+from email import message_from_bytes
+from email.policy import default
+from http.server import BaseHTTPRequestHandler, HTTPServer
+
+import pytest
+
+from jobs import notify
+
+AS_OF = date(2026, 3, 10)
+
+
+def alert(alert_id, court="B1", high="H1", status="firing", rule="feed_silence"):
+    return {"alert_id": alert_id, "kind": "feed", "rule_id": rule, "court_id": court, "high_court_id": high,
+            "metric_id": None, "source": "cases", "window_start": date(2026, 3, 8), "window_end": AS_OF,
+            "status": status, "severity": "warning", "observed": 3.0, "expected": 0.0,
+            "message": f"{court} 案件数据中断"}
+
+
+def test_digest_per_high_court_new_and_resolved_once():
+    alerts = [alert("a1"), alert("a2", court="B2", high="H2"), alert("a3", status="resolved"), alert("a4")]
+    sent = {("a4", "firing")}
+    due = notify.digests(alerts, sent, [], AS_OF)
+    assert sorted(due) == ["H1", "H2"]
+    assert [a["alert_id"] for a in due["H1"]["new"]] == ["a1"]
+    assert [a["alert_id"] for a in due["H1"]["resolved"]] == ["a3"]
+
+
+def test_silence_stops_notification_until_its_date():
+    alerts = [alert("a1"), alert("a2", rule="threshold:efile_sync_rate")]
+    silences = [{"court_id": "B1", "rule_id": "feed_silence", "until": date(2026, 3, 10)}]
+    due = notify.digests(alerts, set(), silences, AS_OF)
+    assert [a["alert_id"] for a in due["H1"]["new"]] == ["a2"]
+    assert notify.digests(alerts, set(), silences, date(2026, 3, 11))["H1"]["new"][0]["alert_id"] == "a1"
+    everything = [{"court_id": "B1", "rule_id": "*", "until": date(2026, 12, 31)}]
+    assert notify.digests(alerts, set(), everything, AS_OF) == {}
+
+
+def _digest():
+    return notify.digests([alert("a1")], set(), [], AS_OF)["H1"]
+
+
+def test_outbox(tmp_path):
+    notify.notifier({"notifier": "outbox", "outbox_dir": str(tmp_path)}).send("H1", AS_OF, _digest())
+    payload = json.loads((tmp_path / "2026-03-10" / "H1.json").read_text())
+    assert payload["new"][0]["alert_id"] == "a1" and "新增 1 条" in payload["text"]
+
+
+def _free_port() -> int:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def test_email_over_a_real_smtp_server():
+    from aiosmtpd.controller import Controller
+
+    class Keep:
+        def __init__(self):
+            self.messages = []
+
+        async def handle_DATA(self, server, session, envelope):
+            self.messages.append(envelope)
+            return "250 OK"
+
+    handler = Keep()
+    port = _free_port()
+    server = Controller(handler, hostname="127.0.0.1", port=port)
+    server.start()
+    try:
+        cfg = {"notifier": "smtp", "smtp": {"host": "127.0.0.1", "port": port,
+                                            "sender": "cw@example.org", "recipient": "alerts-{high_court_id}@example.org"}}
+        notify.notifier(cfg).send("H1", AS_OF, _digest())
+    finally:
+        server.stop()
+    [envelope] = handler.messages
+    assert envelope.rcpt_tos == ["alerts-H1@example.org"]
+    msg = message_from_bytes(envelope.content, policy=default)
+    assert "H1" in msg["Subject"] and "B1 案件数据中断" in msg.get_content()
+
+
+@pytest.fixture
+def webhook():
+    received = []
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_POST(self):  # noqa: N802
+            body = self.rfile.read(int(self.headers["Content-Length"]))
+            received.append((self.headers.get("Authorization"), json.loads(body)))
+            self.send_response(204)
+            self.end_headers()
+
+        def log_message(self, *args):
+            pass
+
+    server = HTTPServer(("127.0.0.1", 0), Handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{server.server_address[1]}/alerts", received
+    server.shutdown()
+
+
+def test_webhook_over_real_http(webhook, monkeypatch):
+    url, received = webhook
+    monkeypatch.setenv("CW_TEST_TOKEN", "t0ken")
+    notify.notifier({"notifier": "webhook", "webhook": {"url": url, "token_env": "CW_TEST_TOKEN"}}).send(
+        "H1", AS_OF, _digest())
+    [(auth, body)] = received
+    assert auth == "Bearer t0ken" and body["high_court_id"] == "H1" and body["new"][0]["alert_id"] == "a1"
+
+
+def test_unknown_notifier_is_a_clear_error():
+    with pytest.raises(ValueError, match="unknown notifier"):
+        notify.notifier({"notifier": "pager"})

@@ -1,0 +1,66 @@
+"""Alerts inside `courtwatch run`: a silent feed is raised to its high court,
+notified once, and a rerun neither duplicates nor re-sends it."""
+from __future__ import annotations
+
+import copy
+import json
+import shutil
+from datetime import date, timedelta
+
+import pytest
+
+from jobs import alerts
+from tests.conftest import TEST_KEY, table
+
+START = date(2026, 9, 1)
+
+
+@pytest.fixture(scope="module")
+def stack(spark, tmp_path_factory):
+    from courtwatch.generate.landing import generate
+    from jobs.pipeline import run
+
+    root = tmp_path_factory.mktemp("alerts")
+    land = root / "landing"
+    generate("tiny", str(land), START, 16, seed=5)
+    for d in range(11, 14):  # B110002's hotline is silent for 3 business dates
+        shutil.rmtree(land / "hotline" / "B110002" / (START + timedelta(days=d)).isoformat())
+    cfg = copy.deepcopy(alerts.load_config())
+    cfg["notify"]["outbox_dir"] = str(root / "outbox")
+    wh = str(root / "warehouse")
+    first = run(spark, str(land), wh, TEST_KEY, alerts_config=cfg)
+    return {"root": root, "wh": wh, "cfg": cfg, "first": first,
+            "run": lambda: run(spark, str(land), wh, TEST_KEY, alerts_config=cfg)}
+
+
+def test_silent_feed_alert_routed_to_its_high_court(spark, stack):
+    rows = table(spark, stack["wh"], "gold/alerts").where("kind = 'feed'").collect()
+    [a] = [r for r in rows if r["court_id"] == "B110002"]
+    assert (a["source"], a["high_court_id"], a["rule_id"], a["metric_id"]) == ("hotline", "H11", "feed_silence", None)
+    assert a["window_start"] == START + timedelta(days=12)  # the second silent business date
+    assert a["window_end"] == START + timedelta(days=13)
+    assert a["status"] == "resolved"  # batches arrived again on the 14th and 15th
+    assert "12368热线" in a["message"]
+
+
+def test_alerts_table_has_the_contract_columns(spark, stack):
+    cols = table(spark, stack["wh"], "gold/alerts").columns
+    assert cols == ["alert_id", "kind", "rule_id", "court_id", "high_court_id", "metric_id", "source",
+                    "window_start", "window_end", "status", "severity", "observed", "expected", "message",
+                    "first_detected_at", "updated_at"]
+
+
+def test_digest_in_the_outbox_once(spark, stack):
+    digest = json.loads((stack["root"] / "outbox" / "2026-09-16" / "H11.json").read_text())
+    assert any(a["court_id"] == "B110002" for a in digest["resolved"])
+    sent = table(spark, stack["wh"], "ops/notifications").count()
+    assert sent >= 1
+    again = stack["run"]()
+    assert again.notified == {} and again.alerts_changed == []
+    assert table(spark, stack["wh"], "ops/notifications").count() == sent
+
+
+def test_rerun_yields_the_same_alerts(spark, stack):
+    before = sorted(r["alert_id"] for r in table(spark, stack["wh"], "gold/alerts").collect())
+    stack["run"]()
+    assert sorted(r["alert_id"] for r in table(spark, stack["wh"], "gold/alerts").collect()) == before
