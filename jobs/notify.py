@@ -8,6 +8,7 @@ center in ops/silences stops the message, not the recording.
 from __future__ import annotations
 
 import json
+import logging
 import os
 import smtplib
 import urllib.request
@@ -21,6 +22,8 @@ from pyspark.sql import types as T
 from courtwatch import tables
 from courtwatch.config import resolve_location
 from jobs import delta_io
+
+log = logging.getLogger("courtwatch.notify")
 
 NOTIFICATIONS = T.StructType([
     T.StructField("alert_id", T.StringType()),
@@ -138,7 +141,8 @@ def notifier(cfg: dict):
 
 
 def notify(spark: SparkSession, warehouse: str, as_of: date, cfg: dict) -> dict[str, dict]:
-    """Send what is due; record each high court's digest once it was sent."""
+    """Send what is due; record each high court's digest once it was sent.
+    Returns the digests delivered, by high court."""
     alerts = [r.asDict() for r in delta_io.read(spark, tables.table_path(warehouse, tables.ALERTS)).collect()]
     log_path = tables.table_path(warehouse, tables.NOTIFICATIONS)
     delta_io.create_if_missing(spark, log_path, NOTIFICATIONS)
@@ -147,11 +151,19 @@ def notify(spark: SparkSession, warehouse: str, as_of: date, cfg: dict) -> dict[
     silences = [r.asDict() for r in delta_io.read(spark, silence_path, SILENCES).collect()]
     due = digests(alerts, sent, silences, as_of)
     channel = notifier(cfg)
+    delivered = {}
     for high_court_id, digest in due.items():
-        channel.send(high_court_id, as_of, digest)
+        try:
+            channel.send(high_court_id, as_of, digest)
+        except (OSError, RuntimeError, smtplib.SMTPException) as exc:
+            # The data is sound; only the message failed. Not recorded as sent,
+            # so the next run tries again; the run itself goes on.
+            log.error("could not notify %s through %s: %s", high_court_id, channel.name, exc)
+            continue
+        delivered[high_court_id] = digest
         now = datetime.now(timezone.utc)
         rows = [(a["alert_id"], a["status"], high_court_id, channel.name, as_of, now)
                 for a in digest["new"] + digest["resolved"]]
         # recorded per court right after its send: a failure later resends only the rest
         spark.createDataFrame(rows, NOTIFICATIONS).write.format("delta").mode("append").save(log_path)
-    return due
+    return delivered

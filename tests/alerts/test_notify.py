@@ -119,3 +119,21 @@ def test_webhook_over_real_http(webhook, monkeypatch):
 def test_unknown_notifier_is_a_clear_error():
     with pytest.raises(ValueError, match="unknown notifier"):
         notify.notifier({"notifier": "pager"})
+
+
+def test_a_failing_notifier_does_not_fail_the_run_and_is_retried(spark, tmp_path):
+    """Nothing listens on the webhook's port: the digest stays unsent, for the next run."""
+    from jobs import alerts as alerts_job
+    from jobs import delta_io
+
+    wh = str(tmp_path / "wh")
+    path = f"{wh}/gold/alerts"
+    delta_io.create_if_missing(spark, path, alerts_job.SCHEMA)
+    row = {**alert("a1"), "first_detected_at": None, "updated_at": None}
+    spark.createDataFrame([row], alerts_job.SCHEMA).write.format("delta").mode("append").save(path)
+    cfg = {"notifier": "webhook", "webhook": {"url": f"http://127.0.0.1:{_free_port()}/x", "timeout_seconds": 2}}
+    assert notify.notify(spark, wh, AS_OF, cfg) == {}
+    assert delta_io.read(spark, f"{wh}/ops/notifications").count() == 0
+    out = {"notifier": "outbox", "outbox_dir": str(tmp_path / "outbox")}
+    assert list(notify.notify(spark, wh, AS_OF, out)) == ["H1"]
+    assert list(notify.notify(spark, wh, AS_OF, out)) == []
