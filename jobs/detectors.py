@@ -92,6 +92,22 @@ def calendar_frame(spark: SparkSession, start: date, end: date) -> DataFrame:
     return spark.createDataFrame(cal)
 
 
+def _with_calendar(spark: SparkSession, day_rows: DataFrame, start: date, as_of: date, metrics: list[str]) -> DataFrame:
+    """The day rows of `metrics`, with each day's type and a day number for range windows."""
+    cal = F.broadcast(calendar_frame(spark, start, as_of))
+    return (day_rows.where(F.col("metric_id").isin(metrics))
+            .join(cal, F.col("period_start") == cal["date"]).drop("date")
+            .withColumn("day", F.datediff("period_start", F.lit(date(2000, 1, 1)))))
+
+
+def _worse(metric_ids: list[str]) -> tuple[Column, Column]:
+    """Where a fall, and where a rise, is the bad news (the catalog's direction)."""
+    direction = {m: catalog().metric(m).direction for m in metric_ids}
+    worse_low = F.col("metric_id").isin([m for m, d in direction.items() if d in ("higher", "neutral")])
+    worse_high = F.col("metric_id").isin([m for m, d in direction.items() if d in ("lower", "neutral")])
+    return worse_low, worse_high
+
+
 def _g_poisson(o: Column, e: Column) -> Column:
     """Likelihood-ratio statistic of o events where e were expected (Poisson)."""
     return 2 * (F.when(o > 0, o * F.log(o / e)).otherwise(0) - (o - e))
@@ -119,10 +135,7 @@ def anomaly(spark: SparkSession, day_rows: DataFrame, start: date, as_of: date, 
         raise ValueError(f"unknown anomaly method {method!r}")
     cat = catalog()
     w, base = cfg["window_days"], cfg["baseline_days"]
-    cal = F.broadcast(calendar_frame(spark, start, as_of))
-    rows = (day_rows.where(F.col("metric_id").isin(cfg["metrics"]))
-            .join(cal, F.col("period_start") == cal["date"]).drop("date")
-            .withColumn("day", F.datediff("period_start", F.lit(date(2000, 1, 1)))))
+    rows = _with_calendar(spark, day_rows, start, as_of, cfg["metrics"])
     ratio_ids = [m for m in cfg["metrics"] if cat.metric(m).is_ratio]
     count_ids = [m for m in cfg["metrics"] if not cat.metric(m).is_ratio]
     pooled = Window.partitionBy("court_id", "metric_id").orderBy("day").rangeBetween(-(w - 1), 0)
@@ -161,9 +174,7 @@ def anomaly(spark: SparkSession, day_rows: DataFrame, start: date, as_of: date, 
                  .withColumn("n", F.sum("denominator").over(pooled))
                  .withColumn("p0", F.col("base_x") / F.col("base_n"))
                  .withColumn("p", F.col("x") / F.col("n")))
-        direction = {m: cat.metric(m).direction for m in ratio_ids}
-        worse_low = F.col("metric_id").isin([m for m, d in direction.items() if d in ("higher", "neutral")])
-        worse_high = F.col("metric_id").isin([m for m, d in direction.items() if d in ("lower", "neutral")])
+        worse_low, worse_high = _worse(ratio_ids)
         change = F.col("p") - F.col("p0")
         big = (F.abs(change) >= cfg["rate_change"]) | \
               ((F.col("p") >= cfg["rate_ratio"] * F.col("p0")) & (change >= cfg["rate_change"] / 3))
@@ -192,10 +203,7 @@ def robust_z(spark: SparkSession, day_rows: DataFrame, start: date, as_of: date,
     median and MAD of the same day type over the baseline, firing when it is
     beyond `z_threshold` on at least 2 of the last `window_days` days."""
     w, base = cfg["window_days"], cfg["baseline_days"]
-    cal = F.broadcast(calendar_frame(spark, start, as_of))
-    rows = (day_rows.where(F.col("metric_id").isin(cfg["metrics"]))
-            .join(cal, F.col("period_start") == cal["date"]).drop("date")
-            .withColumn("day", F.datediff("period_start", F.lit(date(2000, 1, 1)))))
+    rows = _with_calendar(spark, day_rows, start, as_of, cfg["metrics"])
     same_type = Window.partitionBy("court_id", "metric_id", "working_day").orderBy("day").rangeBetween(-base, -1)
     scored = (rows.where(F.col("value").isNotNull())
               .withColumn("med", F.percentile_approx("value", 0.5, 1000).over(same_type))
@@ -205,10 +213,7 @@ def robust_z(spark: SparkSession, day_rows: DataFrame, start: date, as_of: date,
     scored = scored.withColumn("mad", F.percentile_approx("absdev", 0.5, 1000).over(dev))
     scale = F.greatest(1.4826 * F.col("mad"), F.lit(0.05) * F.abs(F.col("med")), F.lit(1e-3))
     scored = scored.withColumn("z", (F.col("value") - F.col("med")) / scale)
-    cat = catalog()
-    direction = {m: cat.metric(m).direction for m in cfg["metrics"]}
-    worse_low = F.col("metric_id").isin([m for m, d in direction.items() if d in ("higher", "neutral")])
-    worse_high = F.col("metric_id").isin([m for m, d in direction.items() if d in ("lower", "neutral")])
+    worse_low, worse_high = _worse(cfg["metrics"])
     bad = (F.col("n_base") >= cfg["min_baseline_days"] / 2) & (
         ((F.col("z") <= -cfg["z_threshold"]) & worse_low) | ((F.col("z") >= cfg["z_threshold"]) & worse_high))
     recent = Window.partitionBy("court_id", "metric_id").orderBy("day").rangeBetween(-(w - 1), 0)
