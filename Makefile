@@ -39,10 +39,11 @@ jars: .cache/ivy/.fetched
 	spark_session(load_profile('test'), 'courtwatch-setup').stop()"
 	touch $@
 
-# The demo: the small profile's landing zone, then the whole pipeline on it.
+# The demo: a fresh landing zone of the small profile (and a fresh warehouse),
+# then the whole pipeline on it.
 DEMO_DAYS ?= 60
 generate: setup
-	rm -rf data/landing
+	rm -rf data/landing data/warehouse data/outbox
 	$(VENV)/bin/courtwatch generate --profile small --days $(DEMO_DAYS) --incidents 6 --faults 0.002
 
 run: setup
