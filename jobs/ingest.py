@@ -9,14 +9,14 @@ from __future__ import annotations
 import logging
 import time
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import datetime
 
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 from pyspark.sql import types as T
 
 from courtwatch import tables
-from jobs import delta_io, landing, records, registry, silver
+from jobs import delta_io, landing, records, registry, runs, silver
 from quality import suites
 from schemas import SOURCES, contract
 
@@ -85,10 +85,6 @@ class IngestResult:
         return "\n".join(lines)
 
 
-def _now() -> datetime:
-    return datetime.now(timezone.utc)
-
-
 def update_registry(spark: SparkSession, landing_root: str, warehouse: str) -> DataFrame:
     path = tables.table_path(warehouse, tables.COURTS)
     current = registry.read_registry(spark, landing_root)
@@ -127,7 +123,7 @@ def ingest(spark: SparkSession, landing_root: str, warehouse: str, hash_key: byt
     log.info("found %d new deliveries in %.1fs", len(found), time.time() - t)
     result = IngestResult(landing.judge(spark, found, accepted))
     log.info("judged them in %.1fs", time.time() - t)
-    at = _now()
+    at = runs.now()
     taken = [d for d in result.deliveries if d.status == "accepted"]
     if taken:
         batches = spark.createDataFrame(

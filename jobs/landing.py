@@ -12,7 +12,7 @@ import hashlib
 import json
 import re
 import zlib
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import date
 
 import pandas as pd
@@ -53,7 +53,6 @@ class Delivery:
     reason: str | None = None
     detail: str | None = None
     manifest_text: str | None = None
-    extra: dict = field(default_factory=dict)
 
     @property
     def business_date(self) -> date | None:

@@ -81,8 +81,3 @@ def read_registry(spark: SparkSession, landing: str) -> DataFrame:
 
 def registry_changed(current: DataFrame, stored: DataFrame) -> bool:
     return current.exceptAll(stored).limit(1).count() > 0 or stored.exceptAll(current).limit(1).count() > 0
-
-
-def empty(spark: SparkSession) -> DataFrame:
-    return spark.createDataFrame([], SCHEMA)
-

@@ -37,7 +37,7 @@ def append_only_tables(warehouse: str) -> list[str]:
     return paths
 
 
-def _now() -> datetime:
+def now() -> datetime:
     return datetime.now(timezone.utc)
 
 
@@ -51,8 +51,8 @@ def start(spark: SparkSession, warehouse: str) -> str:
             if delta_io.exists(spark, path):
                 spark.sql(f"DELETE FROM delta.`{path}` WHERE _run_id IN ({', '.join(repr(r) for r in unfinished)})")
         DeltaTable.forPath(spark, runs_path).update(F.col("run_id").isin(unfinished), {"status": F.lit("rolled_back")})
-    run_id = _now().strftime("%Y%m%dT%H%M%S") + "-" + uuid.uuid4().hex[:8]
-    spark.createDataFrame([(run_id, "running", _now(), None, None, None)], SCHEMA) \
+    run_id = now().strftime("%Y%m%dT%H%M%S") + "-" + uuid.uuid4().hex[:8]
+    spark.createDataFrame([(run_id, "running", now(), None, None, None)], SCHEMA) \
         .write.format("delta").mode("append").save(runs_path)
     return run_id
 
