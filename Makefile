@@ -9,7 +9,7 @@ PY := $(VENV)/bin/python
 export UV_CACHE_DIR ?= $(HOME)/.cache/uv
 export GX_ANALYTICS_ENABLED := false
 
-.PHONY: setup venv secrets jars demo generate run test lock clean
+.PHONY: setup venv secrets jars demo generate run airflow test lock clean
 
 setup: venv secrets jars
 
@@ -26,11 +26,10 @@ $(VENV)/.installed: requirements/main.lock pyproject.toml | $(UV)
 
 venv: $(VENV)/.installed
 
-# Secrets are generated here, never committed (.secrets/ is git-ignored).
-secrets: .secrets/courtwatch.env
-.secrets/courtwatch.env:
-	mkdir -p .secrets && chmod 700 .secrets
-	umask 077 && echo "COURTWATCH_HASH_KEY=$$($(PYTHON) -c 'import secrets; print(secrets.token_hex(32))')" > $@
+# Secrets are generated here, never committed (.secrets/ is git-ignored):
+# the personal-data hashing key and Airflow's API secrets. Existing ones are kept.
+secrets: $(VENV)/.installed
+	$(PY) -c "from courtwatch.config import ensure_secrets; ensure_secrets()"
 
 # Spark fetches the Delta jars from Maven Central once, into .cache/ivy.
 jars: .cache/ivy/.fetched
@@ -50,6 +49,13 @@ run: setup
 	$(VENV)/bin/courtwatch run
 
 demo: generate run
+
+# Airflow (scheduler, API server and UI on http://127.0.0.1:8080, DAG processor,
+# triggerer) with the DAGs in dags/, SQLite metadata in data/airflow/. The
+# admin password is in data/airflow/simple_auth_manager_passwords.json.generated.
+airflow: setup
+	$(VENV)/bin/courtwatch airflow db migrate
+	$(VENV)/bin/courtwatch airflow standalone
 
 test: setup
 	$(PY) -m pytest

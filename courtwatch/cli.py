@@ -53,7 +53,7 @@ def cmd_evaluate(args) -> int:
     methods = args.methods.split(",")
     seeds = [int(s) for s in args.seeds.split(",")]
     results = evaluate(spark, profile.hash_key(), args.profile, args.start, args.days, args.incidents, seeds,
-                       methods, args.workdir)
+                       methods, args.workdir, rescore=args.rescore)
     results["summary"] = summarise(results, methods)
     print(json.dumps(results["summary"], indent=1))
     if args.out:
@@ -76,6 +76,68 @@ def cmd_silence(args) -> int:
                 args.reason)
     print(f"silenced {args.rule} for {args.court} until {args.until}")
     return 0
+
+
+def cmd_step(args) -> int:
+    """One step of `courtwatch run`, as the Airflow DAG submits it."""
+    import json
+    from datetime import datetime
+
+    from courtwatch.spark import spark_session
+    from jobs import pipeline
+
+    profile = load_profile(args.conf)
+    spark = spark_session(profile, f"courtwatch-{args.step}")
+    landing, warehouse = profile.landing, profile.warehouse
+    if args.step == "waiting":
+        groups = pipeline.waiting_groups(spark, landing, warehouse)
+        text = json.dumps(groups, ensure_ascii=False)
+        if args.out:
+            from pathlib import Path
+
+            Path(args.out).parent.mkdir(parents=True, exist_ok=True)
+            Path(args.out).write_text(text)
+        print(text)
+        return 0
+    if args.step == "ingest":
+        summary = pipeline.ingest_step(spark, landing, warehouse, profile.hash_key(),
+                                       args.sources.split(",") if args.sources else None,
+                                       args.courts.split(",") if args.courts else None)
+    elif args.step == "quality":
+        from quality.suites import gate
+
+        summary = gate(spark, warehouse, datetime.fromisoformat(args.since))
+    elif args.step == "metrics":
+        summary = pipeline.metrics_step(spark, warehouse, until=args.until, full_refresh=args.full_refresh)
+    elif args.step == "alerts":
+        summary = pipeline.alerts_step(spark, warehouse)
+    else:
+        summary = pipeline.notify_step(spark, warehouse)
+    print(summary)
+    return 0
+
+
+def cmd_pull(args) -> int:
+    from courtwatch.pull import pull
+
+    profile = load_profile(args.conf)
+    endpoints = profile.raw.get("pull", {}).get("endpoints") or []
+    chosen = [e for e in endpoints if not args.court or e["court_id"] == args.court]
+    if not chosen:
+        print("no HTTP endpoints configured (the profile's pull.endpoints)")
+    for e in chosen:
+        print(pull(profile.landing, e["court_id"], e["url"]).summary())
+    return 0
+
+
+def cmd_airflow(args) -> int:
+    """Airflow with this repository's DAGs, metadata database and Spark connection."""
+    import os
+
+    from courtwatch.orchestration import airflow_environment
+
+    env = airflow_environment(load_profile(args.conf))
+    os.execvpe("airflow", ["airflow", *args.airflow_args], {**os.environ, **env})
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -111,6 +173,8 @@ def main(argv: list[str] | None = None) -> int:
     e.add_argument("--methods", default="pooled_gtest,robust_z")
     e.add_argument("--workdir", help="where to generate (default: a temporary directory)")
     e.add_argument("--out", help="write the full results as JSON")
+    e.add_argument("--rescore", action="store_true",
+                   help="score the data already in --workdir again with the current settings (no generate, no run)")
     e.set_defaults(func=cmd_evaluate)
 
     s = sub.add_parser("silence", help="stop notifying a rule for a court until a date (still recorded)")
@@ -120,6 +184,27 @@ def main(argv: list[str] | None = None) -> int:
     s.add_argument("--reason", default="")
     s.add_argument("--warehouse")
     s.set_defaults(func=cmd_silence)
+
+    st = sub.add_parser("step", help="one step of `run` (what the Airflow DAG submits to Spark)")
+    st.add_argument("step", choices=["waiting", "ingest", "quality", "metrics", "alerts", "notify"])
+    st.add_argument("--out", help="waiting: write the groups of waiting batches here as JSON")
+    st.add_argument("--sources", help="ingest: comma-separated sources (default: all)")
+    st.add_argument("--courts", help="ingest: comma-separated court ids (default: all)")
+    st.add_argument("--group", help="ingest: the group's name, for the logs")
+    st.add_argument("--since", default="1970-01-01T00:00:00+00:00",
+                    help="quality: judge what landed since this timestamp (default: everything)")
+    st.add_argument("--until", type=_date, help="metrics: as-of date, at most the newest business date")
+    st.add_argument("--full-refresh", action="store_true")
+    st.set_defaults(func=cmd_step)
+
+    p = sub.add_parser("pull", help="fetch batches that courts publish over HTTP into the landing zone")
+    p.add_argument("--court", help="only this court's endpoint")
+    p.set_defaults(func=cmd_pull)
+
+    a = sub.add_parser("airflow", help="run the airflow command with courtwatch's environment "
+                       "(e.g. `courtwatch airflow standalone`)")
+    a.add_argument("airflow_args", nargs=argparse.REMAINDER)
+    a.set_defaults(func=cmd_airflow)
 
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(name)s %(message)s")

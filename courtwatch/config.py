@@ -39,6 +39,7 @@ class Profile:
     spark_conf: dict[str, str] = field(default_factory=dict)
     secrets_file: str | None = None
     raw: dict = field(default_factory=dict)
+    source: str = "local"  # how to load this profile again: its name in conf/, or its file
 
     def secret(self, var: str) -> str:
         """A secret from the environment, else from the profile's secrets file."""
@@ -61,8 +62,9 @@ class Profile:
 
 
 def load_profile(name: str | None = None) -> Profile:
+    """A profile by name (conf/NAME.yaml) or by the path of its YAML file."""
     name = name or os.environ.get("COURTWATCH_PROFILE", "local")
-    path = CONF_DIR / f"{name}.yaml"
+    path = Path(name) if name.endswith((".yaml", ".yml")) else CONF_DIR / f"{name}.yaml"
     if not path.exists():
         known = sorted(p.stem for p in CONF_DIR.glob("*.yaml"))
         raise SystemExit(f"unknown profile {name!r}; conf/ has {known}")
@@ -72,11 +74,36 @@ def load_profile(name: str | None = None) -> Profile:
     conf = {k: str(v) for k, v in defaults.items()}
     conf.update({k: str(v) for k, v in (spark.get("conf") or {}).items()})
     return Profile(
-        name=name,
+        name=path.stem,
         landing=resolve_location(raw.get("landing", "data/landing")),
         warehouse=resolve_location(raw.get("warehouse", "data/warehouse")),
         spark_master=os.environ.get("COURTWATCH_SPARK_MASTER", spark.get("master", "local[*]")),
         spark_conf=conf,
         secrets_file=raw.get("secrets_file"),
         raw=raw,
+        source=str(path.resolve()) if path.parent != CONF_DIR else path.stem,
     )
+
+
+GENERATED_SECRETS = (HASH_KEY_VAR, "AIRFLOW_JWT_SECRET", "AIRFLOW_SECRET_KEY")
+
+
+def ensure_secrets(path: str = ".secrets/courtwatch.env", names=GENERATED_SECRETS) -> None:
+    """Add a fresh random value for each secret the file lacks (`make secrets`); never replace one."""
+    import secrets
+
+    file = Path(resolve_location(path))
+    file.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+    text = file.read_text() if file.exists() else ""
+    have = {line.partition("=")[0].strip() for line in text.splitlines()}
+    missing = [n for n in names if n not in have]
+    if missing:
+        old = os.umask(0o077)
+        try:
+            with file.open("a") as f:
+                if text and not text.endswith("\n"):
+                    f.write("\n")
+                for n in missing:
+                    f.write(f"{n}={secrets.token_hex(32)}\n")
+        finally:
+            os.umask(old)

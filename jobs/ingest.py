@@ -109,7 +109,9 @@ def _append(spark: SparkSession, rows_or_df, schema: T.StructType, path: str, pa
     df.select(*schema.fieldNames()).write.format("delta").mode("append").save(path)
 
 
-def ingest(spark: SparkSession, landing_root: str, warehouse: str, hash_key: bytes, run_id: str) -> IngestResult:
+def ingest(spark: SparkSession, landing_root: str, warehouse: str, hash_key: bytes, run_id: str,
+           sources: list[str] | None = None, court_ids: list[str] | None = None) -> IngestResult:
+    """Land the waiting batches (of the given sources and courts: all by default)."""
     courts = update_registry(spark, landing_root, warehouse)
     ledger_path = tables.table_path(warehouse, tables.BATCHES)
     ledger = delta_io.read(spark, ledger_path, LEDGER)
@@ -119,7 +121,7 @@ def ingest(spark: SparkSession, landing_root: str, warehouse: str, hash_key: byt
                 ledger.where("status = 'accepted'").select("source", "court_id", "batch_id", "sha256").collect()}
 
     t = time.time()
-    found = landing.find_deliveries(spark, landing_root, seen)
+    found = landing.find_deliveries(spark, landing_root, seen, sources, court_ids)
     log.info("found %d new deliveries in %.1fs", len(found), time.time() - t)
     result = IngestResult(landing.judge(spark, found, accepted))
     log.info("judged them in %.1fs", time.time() - t)
@@ -133,7 +135,7 @@ def ingest(spark: SparkSession, landing_root: str, warehouse: str, hash_key: byt
         lines = landing.read_lines(spark, [d.data_path for d in taken]) \
             .join(F.broadcast(batches), "data_path").withColumn("ingested_at", F.lit(at)) \
             .withColumn("_run_id", F.lit(run_id)).cache()
-        for source in SOURCES:
+        for source in sources or SOURCES:
             t = time.time()
             _ingest_source(spark, source, lines.where(F.col("source") == source), courts,
                            warehouse, hash_key, run_id, result)

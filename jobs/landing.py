@@ -89,13 +89,15 @@ def _strip_scheme(path: str) -> str:
     return path[len("file:"):] if path.startswith("file:") and not path.startswith("file://") else path
 
 
-def find_deliveries(spark: SparkSession, landing: str, seen: set[tuple[str, int]]) -> list[Delivery]:
-    """Manifests not taken before (a new path, or the same path written again)."""
+def find_deliveries(spark: SparkSession, landing: str, seen: set[tuple[str, int]],
+                    sources: list[str] | None = None, courts: list[str] | None = None) -> list[Delivery]:
+    """Manifests not taken before (a new path, or the same path written again),
+    of the given sources and courts (all of them by default)."""
     root = landing.rstrip("/")
-    sources = ",".join(SOURCES)
-    manifests = _glob(spark, f"{root}/{{{sources}}}/*/*/*{MANIFEST_SUFFIX}")
-    data_files = {p for p, _ in _glob(spark, f"{root}/{{{sources}}}/*/*/*.jsonl")}
-    data_files |= {p for p, _ in _glob(spark, f"{root}/{{{sources}}}/*/*/*.jsonl.gz")}
+    where = f"{root}/{{{','.join(sources or SOURCES)}}}/{'{' + ','.join(courts) + '}' if courts else '*'}/*"
+    manifests = _glob(spark, f"{where}/*{MANIFEST_SUFFIX}")
+    data_files = {p for p, _ in _glob(spark, f"{where}/*.jsonl")}
+    data_files |= {p for p, _ in _glob(spark, f"{where}/*.jsonl.gz")}
     out = []
     for path, mtime in manifests:
         if (path, mtime) in seen:

@@ -111,3 +111,35 @@ def validate_and_store(spark: SparkSession, df: DataFrame, contract: Contract, w
         RESULTS,
     ).write.format("delta").mode("append").save(path)
     return rows
+
+
+class QualityGateFailed(RuntimeError):
+    """Silver holds rows the contract's suites reject: gold must not be built on them."""
+
+
+def gate(spark: SparkSession, warehouse: str, since: datetime) -> str:
+    """The quality verdict on everything landed since `since` (an Airflow run's start).
+
+    Rejected batches and quarantined records are the contract working as meant
+    and are only reported. A failed expectation on silver means a record got
+    past the record rules that should not have: that stops the run before gold.
+    """
+    from pyspark.sql import functions as F
+
+    since_col = F.lit(since).cast("timestamp")
+    ledger_path = tables.table_path(warehouse, tables.BATCHES)
+    statuses = {}
+    if delta_io.exists(spark, ledger_path):
+        statuses = {r["status"]: r["n"] for r in delta_io.read(spark, ledger_path)
+                    .where(F.col("ingested_at") >= since_col).groupBy("status").agg(F.count("*").alias("n")).collect()}
+    results = delta_io.read(spark, tables.table_path(warehouse, tables.QUALITY), RESULTS) \
+        .where(F.col("evaluated_at") >= since_col)
+    failed = results.where(~F.col("success")).select("source", "expectation", "column", "unexpected_count").collect()
+    summary = (f"batches since {since:%Y-%m-%d %H:%M} UTC: {statuses.get('accepted', 0)} accepted, "
+               f"{statuses.get('duplicate', 0)} duplicate, {statuses.get('rejected', 0)} rejected; "
+               f"{results.count()} expectations evaluated, {len(failed)} failed")
+    if failed:
+        detail = "; ".join(f"{r['source']}.{r['column']} {r['expectation']} ({r['unexpected_count']} rows)"
+                           for r in failed[:10])
+        raise QualityGateFailed(f"{summary}: {detail}")
+    return summary

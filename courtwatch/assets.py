@@ -1,0 +1,8 @@
+"""The warehouse's tables as Airflow assets: DAGs are chained by the data they update."""
+from airflow.sdk import Asset
+
+from schemas import SOURCES
+
+SILVER = [Asset(f"courtwatch://warehouse/silver/{s}") for s in SOURCES]
+GOLD = [Asset("courtwatch://warehouse/gold/court_metrics"), Asset("courtwatch://warehouse/gold/region_metrics")]
+ALERTS = Asset("courtwatch://warehouse/gold/alerts")

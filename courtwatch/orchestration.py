@@ -1,0 +1,117 @@
+"""What the Airflow DAGs read from the active profile: one place, so that the
+DAG files stay thin and the same DAGs run locally or against a cluster.
+
+- `airflow_environment`: the environment `courtwatch airflow ...` runs Airflow
+  in (home, DAG folder, metadata database, the Spark connection, bind address).
+- `spark_submit_args`: the SparkSubmitOperator arguments for one
+  `courtwatch step ...`, submitted to the profile's Spark master.
+- `task_failed`: the failure callback.
+"""
+from __future__ import annotations
+
+import json
+import logging
+import os
+import sys
+from datetime import datetime, timezone
+from pathlib import Path
+
+from courtwatch import ROOT
+from courtwatch.config import Profile, load_profile, resolve_location
+from courtwatch.spark import IVY_CACHE
+
+log = logging.getLogger("courtwatch")
+
+SPARK_CONN_ID = "courtwatch_spark"
+ENTRY_POINT = ROOT / "spark_app.py"
+DEFAULTS = {
+    "home": "data/airflow",
+    "schedule": "30 2 * * *",        # 02:30 China time, once the courts' nightly exports are in
+    "timezone": "Asia/Shanghai",
+    "start_date": "2026-09-01",
+    "catchup": False,
+    "retries": 2,
+    "retry_delay_minutes": 5,
+    "api_host": "127.0.0.1",
+    "api_port": 8080,
+}
+
+
+def settings(profile: Profile) -> dict:
+    return {**DEFAULTS, **(profile.raw.get("airflow") or {})}
+
+
+def airflow_home(profile: Profile) -> Path:
+    return Path(resolve_location(settings(profile)["home"]))
+
+
+def airflow_environment(profile: Profile) -> dict[str, str]:
+    s = settings(profile)
+    home = airflow_home(profile)
+    home.mkdir(parents=True, exist_ok=True)
+    env = {
+        "AIRFLOW_HOME": str(home),
+        "AIRFLOW__CORE__DAGS_FOLDER": str(ROOT / "dags"),
+        "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
+        "AIRFLOW__CORE__EXECUTOR": "LocalExecutor",
+        "AIRFLOW__CORE__PARALLELISM": "4",
+        "AIRFLOW__API__HOST": str(s["api_host"]),
+        "AIRFLOW__API__PORT": str(s["api_port"]),
+        "AIRFLOW__API__BASE_URL": f"http://{s['api_host']}:{s['api_port']}",
+        "AIRFLOW__CORE__EXECUTION_API_SERVER_URL": f"http://{s['api_host']}:{s['api_port']}/execution/",
+        # the embedded default; production sets a PostgreSQL URL in the environment (README)
+        "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": os.environ.get(
+            "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN", f"sqlite:///{home / 'airflow.db'}"),
+        f"AIRFLOW_CONN_{SPARK_CONN_ID.upper()}": json.dumps({"conn_type": "spark", "host": profile.spark_master}),
+        "COURTWATCH_PROFILE": profile.source,
+        # spark-submit and the courtwatch command come from this environment
+        "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}",
+        "GX_ANALYTICS_ENABLED": "false",
+        "NO_PROXY": "*",
+    }
+    for var, secret in (("AIRFLOW__API_AUTH__JWT_SECRET", "AIRFLOW_JWT_SECRET"),
+                        ("AIRFLOW__API__SECRET_KEY", "AIRFLOW_SECRET_KEY")):
+        try:
+            env[var] = profile.secret(secret)
+        except RuntimeError:
+            pass  # Airflow then makes one per start (fine for `dags test`)
+    return env
+
+
+def spark_submit_args(profile: Profile, step: str, *args: str) -> dict:
+    """SparkSubmitOperator arguments for `courtwatch step STEP ARGS...`."""
+    conf = {"spark.jars.ivy": str(IVY_CACHE), **profile.spark_conf}
+    return {
+        "conn_id": SPARK_CONN_ID,
+        "application": str(ENTRY_POINT),
+        "application_args": ["step", step, *args],
+        "conf": conf,
+        "name": f"courtwatch-{step}",
+        "env_vars": {
+            "COURTWATCH_PROFILE": profile.source,
+            "PYSPARK_PYTHON": sys.executable,
+            "PYSPARK_DRIVER_PYTHON": sys.executable,
+            "GX_ANALYTICS_ENABLED": "false",
+        },
+    }
+
+
+def active_profile() -> Profile:
+    return load_profile(os.environ.get("COURTWATCH_PROFILE"))
+
+
+def task_failed(context) -> None:
+    """Say clearly what failed, where to look, and leave a record for operators."""
+    ti = context["task_instance"]
+    exc = context.get("exception")
+    record = {
+        "dag_id": ti.dag_id, "run_id": ti.run_id, "task_id": ti.task_id, "map_index": ti.map_index,
+        "try_number": ti.try_number, "error": f"{type(exc).__name__}: {exc}" if exc else None,
+        "log_url": getattr(ti, "log_url", None), "at": datetime.now(timezone.utc).isoformat(),
+    }
+    log.error("courtwatch task failed: %s.%s[%s] in %s (try %s): %s", record["dag_id"], record["task_id"],
+              record["map_index"], record["run_id"], record["try_number"], record["error"])
+    out = airflow_home(active_profile()) / "failures"
+    out.mkdir(parents=True, exist_ok=True)
+    name = f"{ti.dag_id}.{ti.task_id}.{ti.map_index}.{ti.run_id}".replace(":", "-").replace("/", "-")
+    (out / f"{name}.json").write_text(json.dumps(record, ensure_ascii=False, indent=1))

@@ -1,0 +1,96 @@
+"""courtwatch_daily: the warehouse's day, from the courts' batches to the high courts' digests.
+
+pull_court[court] -> find_waiting -> ingest[high court] -> quality -> metrics -> alerts -> notify
+
+- Ingestion is mapped over the high courts whose courts have batches waiting
+  (all three sources of a province in one task), so a broken or slow group
+  fails or delays only its own task; the rest of the day goes on (quality runs
+  once every group is done).
+- Each Spark step is `courtwatch step ...` submitted with SparkSubmitOperator to
+  the master of the active profile (conf/, $COURTWATCH_PROFILE): local[*] by
+  default, a cluster master by configuration.
+- The steps update assets (silver, gold, alerts); the maintenance DAG and
+  downstream consumers are scheduled on them.
+- Catch-up and backfill: `courtwatch airflow backfill create --dag-id
+  courtwatch_daily --from-date ... --to-date ...`; each run's metrics are as of
+  its business date (the day before the run, China time).
+"""
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pendulum
+from airflow.providers.apache.spark.operators.spark_submit import SparkSubmitOperator
+from airflow.sdk import DAG, task
+from airflow.timetables.trigger import CronTriggerTimetable
+
+from courtwatch import assets
+from courtwatch.orchestration import active_profile, airflow_home, settings, spark_submit_args, task_failed
+
+profile = active_profile()
+cfg = settings(profile)
+tz = pendulum.timezone(cfg["timezone"])
+
+
+def business_date(dag_run) -> str:
+    """The day a run closes: the day before it runs, in China time."""
+    when = dag_run.logical_date or dag_run.run_after
+    return pendulum.instance(when).in_timezone(tz).subtract(days=1).to_date_string()
+
+
+def spark_step(task_id: str, step: str, *args: str, **kwargs) -> SparkSubmitOperator:
+    return SparkSubmitOperator(task_id=task_id, **spark_submit_args(profile, step, *args), **kwargs)
+
+
+with DAG(
+    dag_id="courtwatch_daily",
+    schedule=CronTriggerTimetable(cfg["schedule"], timezone=tz),
+    start_date=pendulum.parse(str(cfg["start_date"]), tz=tz),
+    catchup=cfg["catchup"],
+    max_active_runs=1,  # one writer at a time: runs of the warehouse are serial by design
+    default_args={
+        "retries": cfg["retries"],
+        "retry_delay": timedelta(minutes=cfg["retry_delay_minutes"]),
+        "on_failure_callback": task_failed,
+    },
+    user_defined_macros={"business_date": business_date},
+    doc_md=__doc__,
+    tags=["courtwatch"],
+) as dag:
+
+    @task(trigger_rule="all_done")
+    def pull_court(endpoint: dict) -> str:
+        """Fetch one court's newly published batches into the landing zone."""
+        from courtwatch.pull import pull
+
+        return pull(profile.landing, endpoint["court_id"], endpoint["url"]).summary()
+
+    @task
+    def ingestion_groups(path: str) -> list[list[str]]:
+        import json
+        from pathlib import Path
+
+        groups = json.loads(Path(path).read_text())
+        return [["step", "ingest", "--courts", ",".join(g["courts"]), "--group", g["high_court_id"]]
+                for g in groups]
+
+    waiting_file = str(airflow_home(profile) / "runs" / "{{ run_id | replace(':', '-') }}" / "waiting.json")
+    pulled = pull_court.expand(endpoint=(profile.raw.get("pull") or {}).get("endpoints") or [])
+    find_waiting = spark_step("find_waiting", "waiting", "--out", waiting_file, trigger_rule="all_done")
+    groups = ingestion_groups(waiting_file)
+
+    base = spark_submit_args(profile, "ingest")
+    base.pop("application_args")
+    ingest = SparkSubmitOperator.partial(
+        task_id="ingest", max_active_tis_per_dagrun=1, outlets=assets.SILVER,
+        map_index_template="{{ task.application_args[-1] }}", **base,
+    ).expand(application_args=groups)
+
+    quality = spark_step("quality", "quality", "--since", "{{ dag_run.start_date.isoformat() }}",
+                         trigger_rule="all_done")
+    metrics = spark_step("metrics", "metrics", "--until", "{{ business_date(dag_run) }}", outlets=assets.GOLD)
+    alerts = spark_step("alerts", "alerts", outlets=[assets.ALERTS])
+    notify = spark_step("notify", "notify")
+
+    pulled >> find_waiting >> groups
+    ingest >> quality >> metrics >> alerts >> notify

@@ -1,0 +1,55 @@
+"""Every DAG imports cleanly, follows the house rules, and has the expected shape."""
+from __future__ import annotations
+
+import pytest
+
+from courtwatch import ROOT
+
+
+@pytest.fixture(scope="module")
+def dagbag():
+    from airflow.dag_processing.dagbag import DagBag
+
+    return DagBag(dag_folder=str(ROOT / "dags"))
+
+
+def test_dags_import_without_errors(dagbag):
+    assert dagbag.import_errors == {}
+    assert {"courtwatch_daily"} <= set(dagbag.dag_ids)
+
+
+def test_house_rules(dagbag):
+    for dag_id, dag in dagbag.dags.items():
+        assert dag.tags and "courtwatch" in dag.tags, dag_id
+        assert dag.doc_md, f"{dag_id} says what it does"
+        assert dag.max_active_runs == 1, f"{dag_id}: the warehouse has one writer at a time"
+        for t in dag.tasks:
+            assert t.on_failure_callback, f"{dag_id}.{t.task_id} has no failure callback"
+            assert t.retries is not None
+
+
+def test_daily_task_graph(dagbag):
+    dag = dagbag.get_dag("courtwatch_daily")
+    down = {t.task_id: set(t.downstream_task_ids) for t in dag.tasks}
+    assert down == {
+        "pull_court": {"find_waiting"},
+        "find_waiting": {"ingestion_groups"},
+        "ingestion_groups": {"ingest"},
+        "ingest": {"quality"},
+        "quality": {"metrics"},
+        "metrics": {"alerts"},
+        "alerts": {"notify"},
+        "notify": set(),
+    }
+    # a broken court or province does not stop the rest of the day
+    assert dag.get_task("find_waiting").trigger_rule == "all_done"
+    assert dag.get_task("quality").trigger_rule == "all_done"
+    # Spark steps go to the profile's master through the Spark connection
+    from airflow.providers.apache.spark.operators.spark_submit import SparkSubmitOperator
+
+    spark_tasks = [t for t in dag.tasks if t.task_type == "SparkSubmitOperator" or isinstance(t, SparkSubmitOperator)]
+    assert {t.task_id for t in spark_tasks} >= {"find_waiting", "quality", "metrics", "alerts", "notify"}
+    # data, not the clock alone, chains the steps to their consumers
+    outlets = {a.uri for t in dag.tasks for a in (getattr(t, "outlets", None) or [])}
+    assert "courtwatch://warehouse/gold/alerts" in outlets
+    assert "courtwatch://warehouse/silver/cases" in outlets
