@@ -9,7 +9,7 @@ PY := $(VENV)/bin/python
 export UV_CACHE_DIR ?= $(HOME)/.cache/uv
 export GX_ANALYTICS_ENABLED := false
 
-.PHONY: setup venv secrets jars demo generate run airflow test lock clean
+.PHONY: setup venv secrets jars demo generate run airflow sql-server test lock clean
 
 setup: venv secrets jars
 
@@ -56,6 +56,10 @@ demo: generate run
 airflow: setup
 	$(VENV)/bin/courtwatch airflow db migrate
 	$(VENV)/bin/courtwatch airflow standalone
+
+# The SQL endpoint (Spark Thrift Server) on 127.0.0.1:10001, every table named.
+sql-server: setup
+	$(VENV)/bin/courtwatch sql-server
 
 test: setup
 	$(PY) -m pytest

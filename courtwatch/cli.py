@@ -140,6 +140,33 @@ def cmd_airflow(args) -> int:
     os.execvpe("airflow", ["airflow", *args.airflow_args], {**os.environ, **env})
 
 
+def cmd_sql(args) -> int:
+    from courtwatch.spark import spark_session
+    from courtwatch.sql import query
+
+    profile = load_profile(args.conf)
+    df = query(spark_session(profile, "courtwatch-sql"), args.warehouse or profile.warehouse, args.statement)
+    if args.format == "table":
+        df.show(args.limit, truncate=False)
+    else:
+        import csv
+
+        writer = csv.writer(sys.stdout, delimiter="," if args.format == "csv" else "\t")
+        writer.writerow(df.columns)
+        for row in df.limit(args.limit).collect():
+            writer.writerow(["" if v is None else v for v in row])
+    return 0
+
+
+def cmd_sql_server(args) -> int:
+    from courtwatch.sql import serve
+
+    profile = load_profile(args.conf)
+    sql_conf = profile.raw.get("sql") or {}
+    serve(profile, args.host or sql_conf.get("host", "127.0.0.1"), args.port or int(sql_conf.get("port", 10001)))
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="courtwatch", description=__doc__)
     parser.add_argument("--conf", default=None, help="configuration profile in conf/ (default: local, "
@@ -205,6 +232,18 @@ def main(argv: list[str] | None = None) -> int:
                        "(e.g. `courtwatch airflow standalone`)")
     a.add_argument("airflow_args", nargs=argparse.REMAINDER)
     a.set_defaults(func=cmd_airflow)
+
+    q = sub.add_parser("sql", help="run one Spark SQL statement over the warehouse's tables (bronze.cases, gold.alerts...)")
+    q.add_argument("statement")
+    q.add_argument("--warehouse")
+    q.add_argument("--format", choices=["table", "csv", "tsv"], default="table")
+    q.add_argument("--limit", type=int, default=100)
+    q.set_defaults(func=cmd_sql)
+
+    ss = sub.add_parser("sql-server", help="serve the warehouse over JDBC/ODBC (Spark Thrift Server)")
+    ss.add_argument("--host", help="bind address (default: the profile's sql.host, 127.0.0.1)")
+    ss.add_argument("--port", type=int, help="port (default: the profile's sql.port, 10001)")
+    ss.set_defaults(func=cmd_sql_server)
 
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(name)s %(message)s")

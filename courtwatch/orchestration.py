@@ -106,11 +106,13 @@ def task_failed(context) -> None:
     exc = context.get("exception")
     record = {
         "dag_id": ti.dag_id, "run_id": ti.run_id, "task_id": ti.task_id, "map_index": ti.map_index,
+        "group": getattr(ti, "rendered_map_index", None),  # e.g. the province of an ingest task
         "try_number": ti.try_number, "error": f"{type(exc).__name__}: {exc}" if exc else None,
         "log_url": getattr(ti, "log_url", None), "at": datetime.now(timezone.utc).isoformat(),
     }
-    log.error("courtwatch task failed: %s.%s[%s] in %s (try %s): %s", record["dag_id"], record["task_id"],
-              record["map_index"], record["run_id"], record["try_number"], record["error"])
+    log.error("courtwatch task failed: %s.%s[%s] in %s (try %s): %s; log: %s", record["dag_id"],
+              record["task_id"], record["group"] or record["map_index"], record["run_id"], record["try_number"],
+              record["error"], record["log_url"])
     out = airflow_home(active_profile()) / "failures"
     out.mkdir(parents=True, exist_ok=True)
     name = f"{ti.dag_id}.{ti.task_id}.{ti.map_index}.{ti.run_id}".replace(":", "-").replace("/", "-")

@@ -1,0 +1,93 @@
+"""The warehouse as SQL tables: `bronze.cases`, `silver.courts`, `gold.alerts`, ...
+
+Every Delta table of courtwatch/tables.py is registered under a database named
+after its layer (bronze, silver, gold, ops, work), as an external table over
+its path: the data stays where the batch jobs write it, by path, and SQL users
+see named tables. Used by `courtwatch sql` (an ad hoc query, in-memory catalog)
+and `courtwatch sql-server` (the Spark Thrift Server: JDBC/ODBC for beeline,
+BI tools and Superset).
+"""
+from __future__ import annotations
+
+import logging
+import time
+
+from pyspark.sql import DataFrame, SparkSession
+
+from courtwatch import tables
+from courtwatch.config import Profile, resolve_location
+from schemas import SOURCES
+
+log = logging.getLogger("courtwatch")
+
+
+def table_locations() -> dict[str, str]:
+    """`layer.table` -> path under the warehouse root, for every table of the warehouse."""
+    paths = [getattr(tables, name) for name in dir(tables) if name.isupper()]
+    out = {}
+    for path in paths:
+        for p in ([path.format(source=s) for s in SOURCES] if "{source}" in path else [path]):
+            layer, table = p.split("/")
+            out[f"{layer}.{table}"] = p
+    return dict(sorted(out.items()))
+
+
+def register(spark: SparkSession, warehouse: str) -> list[str]:
+    """Create the layer databases and a table for each Delta table that exists. Returns the names."""
+    from jobs import delta_io
+
+    names = []
+    for name, rel in table_locations().items():
+        path = tables.table_path(warehouse, rel)
+        if not delta_io.exists(spark, path):
+            continue
+        db = name.split(".")[0]
+        spark.sql(f"CREATE DATABASE IF NOT EXISTS {db}")
+        spark.sql(f"CREATE TABLE IF NOT EXISTS {name} USING DELTA LOCATION '{path}'")
+        names.append(name)
+    return names
+
+
+def query(spark: SparkSession, warehouse: str, statement: str) -> DataFrame:
+    register(spark, warehouse)
+    return spark.sql(statement)
+
+
+def serve(profile: Profile, host: str, port: int) -> None:
+    """Run the Spark Thrift Server over the warehouse until stopped.
+
+    The embedded Derby metastore (data/metastore) admits one process: the
+    server owns it; batch jobs keep using paths and never touch it.
+    """
+    from pyspark.sql import SparkSession as S
+
+    from courtwatch.spark import IVY_CACHE
+
+    metastore = resolve_location(profile.raw.get("sql", {}).get("metastore", "data/metastore"))
+    builder = S.builder.appName("courtwatch-sql-server").master(profile.spark_master)
+    conf = {
+        "spark.jars.ivy": str(IVY_CACHE), **profile.spark_conf,
+        "spark.sql.catalogImplementation": "hive",
+        "spark.sql.warehouse.dir": f"{metastore}/spark-warehouse",
+        "spark.driver.extraJavaOptions": f"-Dderby.system.home={metastore}",
+        "spark.hadoop.javax.jdo.option.ConnectionURL": f"jdbc:derby:;databaseName={metastore}/metastore_db;create=true",
+        "spark.hadoop.hive.server2.thrift.port": str(port),
+        "spark.hadoop.hive.server2.thrift.bind.host": host,
+    }
+    # Each JDBC session loads the Delta catalog through the system class loader,
+    # which does not see jars added by spark.jars.packages: put them on the
+    # driver's class path too (make setup fetched them into the Ivy cache).
+    jars = sorted(str(p) for p in (IVY_CACHE / "jars").glob("io.delta_*.jar"))
+    if jars:
+        conf["spark.driver.extraClassPath"] = ":".join(jars)
+    for k, v in conf.items():
+        builder = builder.config(k, v)
+    spark = builder.getOrCreate()
+    spark.sparkContext.setLogLevel("WARN")
+    names = register(spark, profile.warehouse)
+    jvm = spark.sparkContext._jvm
+    jvm.org.apache.spark.sql.hive.thriftserver.HiveThriftServer2.startWithContext(spark._jsparkSession.sqlContext())
+    log.info("Spark Thrift Server on %s:%d with %d tables: %s", host, port, len(names), ", ".join(names))
+    print(f"courtwatch SQL endpoint: jdbc:hive2://{host}:{port}/default ({len(names)} tables)", flush=True)
+    while True:
+        time.sleep(3600)
