@@ -111,8 +111,15 @@ def cmd_step(args) -> int:
         summary = pipeline.metrics_step(spark, warehouse, until=args.until, full_refresh=args.full_refresh)
     elif args.step == "alerts":
         summary = pipeline.alerts_step(spark, warehouse)
-    else:
+    elif args.step == "notify":
         summary = pipeline.notify_step(spark, warehouse)
+    else:
+        from jobs.maintenance import maintain
+
+        hours = int((profile.raw.get("maintenance") or {}).get("retention_hours", 720))
+        done = maintain(spark, warehouse, hours)
+        summary = f"{len(done)} tables compacted and vacuumed (retention {hours} h): " + \
+            ", ".join(f"{d['table']} -{d['files_removed']}+{d['files_added']} files" for d in done)
     print(summary)
     return 0
 
@@ -213,7 +220,7 @@ def main(argv: list[str] | None = None) -> int:
     s.set_defaults(func=cmd_silence)
 
     st = sub.add_parser("step", help="one step of `run` (what the Airflow DAG submits to Spark)")
-    st.add_argument("step", choices=["waiting", "ingest", "quality", "metrics", "alerts", "notify"])
+    st.add_argument("step", choices=["waiting", "ingest", "quality", "metrics", "alerts", "notify", "maintain"])
     st.add_argument("--out", help="waiting: write the groups of waiting batches here as JSON")
     st.add_argument("--sources", help="ingest: comma-separated sources (default: all)")
     st.add_argument("--courts", help="ingest: comma-separated court ids (default: all)")

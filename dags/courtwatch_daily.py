@@ -90,7 +90,7 @@ with DAG(
                          trigger_rule="all_done")
     metrics = spark_step("metrics", "metrics", "--until", "{{ business_date(dag_run) }}", outlets=assets.GOLD)
     alerts = spark_step("alerts", "alerts", outlets=[assets.ALERTS])
-    notify = spark_step("notify", "notify")
+    notify = spark_step("notify", "notify", outlets=[assets.DAY_CLOSED])
 
     pulled >> find_waiting >> groups
     ingest >> quality >> metrics >> alerts >> notify

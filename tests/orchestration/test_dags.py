@@ -15,7 +15,7 @@ def dagbag():
 
 def test_dags_import_without_errors(dagbag):
     assert dagbag.import_errors == {}
-    assert {"courtwatch_daily"} <= set(dagbag.dag_ids)
+    assert {"courtwatch_daily", "courtwatch_maintenance"} <= set(dagbag.dag_ids)
 
 
 def test_house_rules(dagbag):
@@ -53,3 +53,10 @@ def test_daily_task_graph(dagbag):
     outlets = {a.uri for t in dag.tasks for a in (getattr(t, "outlets", None) or [])}
     assert "courtwatch://warehouse/gold/alerts" in outlets
     assert "courtwatch://warehouse/silver/cases" in outlets
+    assert [a.uri for a in dag.get_task("notify").outlets] == ["courtwatch://warehouse/day-closed"]
+
+
+def test_maintenance_runs_when_the_daily_dag_has_closed_a_day(dagbag):
+    dag = dagbag.get_dag("courtwatch_maintenance")
+    assert [a.uri for a in dag.timetable.asset_condition.objects] == ["courtwatch://warehouse/day-closed"]
+    assert [t.task_id for t in dag.tasks] == ["optimize_and_vacuum"]

@@ -1,0 +1,37 @@
+"""courtwatch_maintenance: compact (OPTIMIZE) and VACUUM every Delta table of the warehouse.
+
+Scheduled on data, not on the clock: it runs when the daily DAG has closed a
+day (its last step updates the asset courtwatch://warehouse/day-closed), so it
+never competes with the day's writers. Retention: the profile's
+maintenance.retention_hours (30 days by default), longer than any pause of
+the daily run, whose incremental steps read silver's change feed.
+"""
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pendulum
+from airflow.providers.apache.spark.operators.spark_submit import SparkSubmitOperator
+from airflow.sdk import DAG
+
+from courtwatch import assets
+from courtwatch.orchestration import active_profile, settings, spark_submit_args, task_failed
+
+profile = active_profile()
+cfg = settings(profile)
+
+with DAG(
+    dag_id="courtwatch_maintenance",
+    schedule=[assets.DAY_CLOSED],
+    start_date=pendulum.parse(str(cfg["start_date"]), tz=cfg["timezone"]),
+    catchup=False,
+    max_active_runs=1,
+    default_args={
+        "retries": cfg["retries"],
+        "retry_delay": timedelta(minutes=cfg["retry_delay_minutes"]),
+        "on_failure_callback": task_failed,
+    },
+    doc_md=__doc__,
+    tags=["courtwatch"],
+) as dag:
+    SparkSubmitOperator(task_id="optimize_and_vacuum", **spark_submit_args(profile, "maintain"))
