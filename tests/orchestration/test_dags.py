@@ -29,7 +29,7 @@ def test_house_rules(dagbag):
 
 
 def test_daily_task_graph(dagbag):
-    dag = dagbag.get_dag("courtwatch_daily")
+    dag = dagbag.dags["courtwatch_daily"]
     down = {t.task_id: set(t.downstream_task_ids) for t in dag.tasks}
     assert down == {
         "pull_court": {"find_waiting"},
@@ -57,6 +57,6 @@ def test_daily_task_graph(dagbag):
 
 
 def test_maintenance_runs_when_the_daily_dag_has_closed_a_day(dagbag):
-    dag = dagbag.get_dag("courtwatch_maintenance")
+    dag = dagbag.dags["courtwatch_maintenance"]
     assert [a.uri for a in dag.timetable.asset_condition.objects] == ["courtwatch://warehouse/day-closed"]
     assert [t.task_id for t in dag.tasks] == ["optimize_and_vacuum"]
