@@ -18,7 +18,7 @@ from pathlib import Path
 
 from courtwatch import ROOT
 from courtwatch.config import Profile, load_profile, resolve_location
-from courtwatch.spark import IVY_CACHE
+from courtwatch.spark import session_conf
 
 log = logging.getLogger("courtwatch")
 
@@ -80,7 +80,7 @@ def airflow_environment(profile: Profile) -> dict[str, str]:
 
 def spark_submit_args(profile: Profile, step: str, *args: str) -> dict:
     """SparkSubmitOperator arguments for `courtwatch step STEP ARGS...`."""
-    conf = {"spark.jars.ivy": str(IVY_CACHE), **profile.spark_conf}
+    conf = session_conf(profile)
     return {
         "conn_id": SPARK_CONN_ID,
         "application": str(ENTRY_POINT),

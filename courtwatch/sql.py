@@ -59,14 +59,10 @@ def serve(profile: Profile, host: str, port: int) -> None:
     The embedded Derby metastore (data/metastore) admits one process: the
     server owns it; batch jobs keep using paths and never touch it.
     """
-    from pyspark.sql import SparkSession as S
-
-    from courtwatch.spark import IVY_CACHE
+    from courtwatch.spark import IVY_CACHE, spark_session
 
     metastore = resolve_location(profile.raw.get("sql", {}).get("metastore", "data/metastore"))
-    builder = S.builder.appName("courtwatch-sql-server").master(profile.spark_master)
-    conf = {
-        "spark.jars.ivy": str(IVY_CACHE), **profile.spark_conf,
+    extra = {
         "spark.sql.catalogImplementation": "hive",
         "spark.sql.warehouse.dir": f"{metastore}/spark-warehouse",
         "spark.driver.extraJavaOptions": f"-Dderby.system.home={metastore}",
@@ -79,11 +75,8 @@ def serve(profile: Profile, host: str, port: int) -> None:
     # driver's class path too (make setup fetched them into the Ivy cache).
     jars = sorted(str(p) for p in (IVY_CACHE / "jars").glob("io.delta_*.jar"))
     if jars:
-        conf["spark.driver.extraClassPath"] = ":".join(jars)
-    for k, v in conf.items():
-        builder = builder.config(k, v)
-    spark = builder.getOrCreate()
-    spark.sparkContext.setLogLevel("WARN")
+        extra["spark.driver.extraClassPath"] = ":".join(jars)
+    spark = spark_session(profile, "courtwatch-sql-server", extra)
     names = register(spark, profile.warehouse)
     jvm = spark.sparkContext._jvm
     jvm.org.apache.spark.sql.hive.thriftserver.HiveThriftServer2.startWithContext(spark._jsparkSession.sqlContext())

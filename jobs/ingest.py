@@ -109,14 +109,19 @@ def _append(spark: SparkSession, rows_or_df, schema: T.StructType, path: str, pa
     df.select(*schema.fieldNames()).write.format("delta").mode("append").save(path)
 
 
+def seen_manifests(ledger: DataFrame) -> set[tuple[str, int]]:
+    """(manifest path, modification time) of every delivery the ledger has judged."""
+    return {(r["manifest_path"], r["manifest_mtime"]) for r in
+            ledger.select("manifest_path", "manifest_mtime").collect()}
+
+
 def ingest(spark: SparkSession, landing_root: str, warehouse: str, hash_key: bytes, run_id: str,
            sources: list[str] | None = None, court_ids: list[str] | None = None) -> IngestResult:
     """Land the waiting batches (of the given sources and courts: all by default)."""
     courts = update_registry(spark, landing_root, warehouse)
     ledger_path = tables.table_path(warehouse, tables.BATCHES)
     ledger = delta_io.read(spark, ledger_path, LEDGER)
-    seen = {(r["manifest_path"], r["manifest_mtime"]) for r in
-            ledger.select("manifest_path", "manifest_mtime").collect()}
+    seen = seen_manifests(ledger)
     accepted = {(r["source"], r["court_id"], r["batch_id"]): r["sha256"] for r in
                 ledger.where("status = 'accepted'").select("source", "court_id", "batch_id", "sha256").collect()}
 

@@ -1,8 +1,8 @@
 """`courtwatch run`: the whole batch pipeline, one step after another.
 
 The same steps run one at a time under Airflow (dags/courtwatch_daily.py,
-`courtwatch step ...`): ingestion mapped over (source, high court) groups of
-waiting batches, then quality, metrics, alerts and notification. Each step is
+`courtwatch step ...`): ingestion mapped over high court groups of waiting
+batches, then quality, metrics, alerts and notification. Each step is
 a recorded run (jobs/runs.py), so a step that dies is undone by the next one.
 """
 from __future__ import annotations
@@ -82,9 +82,8 @@ def waiting_groups(spark: SparkSession, landing_root: str, warehouse: str) -> li
     from the registry form a group of their own (their records are quarantined
     as court_unknown).
     """
-    ledger = delta_io.read(spark, tables.table_path(warehouse, tables.BATCHES), ingest_job.LEDGER)
-    seen = {(r["manifest_path"], r["manifest_mtime"]) for r in
-            ledger.select("manifest_path", "manifest_mtime").collect()}
+    seen = ingest_job.seen_manifests(
+        delta_io.read(spark, tables.table_path(warehouse, tables.BATCHES), ingest_job.LEDGER))
     high_court = {r["court_id"]: r["high_court_id"] for r in
                   registry.read_registry(spark, landing_root).select("court_id", "high_court_id").collect()}
     groups: dict[str, dict] = defaultdict(lambda: {"courts": set(), "sources": set(), "batches": 0})
