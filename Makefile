@@ -1,5 +1,5 @@
 # courtwatch set-up and everyday commands. Two of them do everything on a
-# fresh machine: `make demo` (set-up, demo data, the pipeline) and `make test`.
+# fresh machine: `make demo` (set-up, demo data, the pipeline, dashboards up) and `make test`.
 SHELL := /bin/bash
 PYTHON ?= python3.11
 BOOT := .cache/bootstrap
@@ -9,9 +9,9 @@ PY := $(VENV)/bin/python
 export UV_CACHE_DIR ?= $(HOME)/.cache/uv
 export GX_ANALYTICS_ENABLED := false
 
-.PHONY: setup venv secrets jars demo generate run airflow sql-server test lock clean
+.PHONY: setup venv superset-venv browser secrets jars demo generate run up down airflow sql-server superset test lock clean
 
-setup: venv secrets jars
+setup: venv superset-venv browser secrets jars
 
 # uv installs from the committed lock in seconds; it is itself pinned.
 $(UV):
@@ -25,6 +25,21 @@ $(VENV)/.installed: requirements/main.lock pyproject.toml | $(UV)
 	touch $@
 
 venv: $(VENV)/.installed
+
+# Superset pins SQLAlchemy < 2 and pandas < 2.2: its own environment, its own lock.
+SUPERSET_VENV := .venv-superset
+$(SUPERSET_VENV)/.installed: requirements/superset.lock | $(UV)
+	$(UV) venv --quiet --allow-existing --python $(PYTHON) $(SUPERSET_VENV)
+	$(UV) pip sync --quiet --python $(SUPERSET_VENV)/bin/python requirements/superset.lock
+	touch $@
+
+superset-venv: $(SUPERSET_VENV)/.installed
+
+# Headless Chromium renders the dashboards in the tests (Debian packages: the browser,
+# its driver and a Chinese font).
+browser:
+	@command -v chromium >/dev/null && command -v chromedriver >/dev/null && fc-list :lang=zh | grep -q . || \
+	  (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends chromium chromium-driver fonts-wqy-zenhei >/dev/null)
 
 # Secrets are generated here, never committed (.secrets/ is git-ignored):
 # the personal-data hashing key and Airflow's API secrets. Existing ones are kept.
@@ -48,7 +63,15 @@ generate: setup
 run: setup
 	$(VENV)/bin/courtwatch run
 
-demo: generate run
+# The SQL endpoint and Superset (dashboards, roles, users) in the background on
+# http://127.0.0.1:8088; `make down` stops them. Passwords: .secrets/courtwatch.env.
+up: setup
+	$(VENV)/bin/courtwatch superset up
+
+down:
+	$(VENV)/bin/courtwatch superset down
+
+demo: generate run up
 
 # Airflow (scheduler, API server and UI on http://127.0.0.1:8080, DAG processor,
 # triggerer) with the DAGs in dags/, SQLite metadata in data/airflow/. The
@@ -61,11 +84,17 @@ airflow: setup
 sql-server: setup
 	$(VENV)/bin/courtwatch sql-server
 
+# Superset in the foreground (needs `make sql-server` running for its data).
+superset: setup
+	$(VENV)/bin/courtwatch superset setup
+	$(VENV)/bin/courtwatch superset serve
+
 test: setup
 	$(PY) -m pytest
 
 lock: | $(UV)
 	$(UV) pip compile --quiet --python-version 3.11 requirements/main.in -o requirements/main.lock
+	$(UV) pip compile --quiet --python-version 3.11 requirements/superset.in -o requirements/superset.lock
 
 clean:
 	rm -rf data spark-warehouse metastore_db derby.log

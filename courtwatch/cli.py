@@ -174,6 +174,24 @@ def cmd_sql_server(args) -> int:
     return 0
 
 
+def cmd_dashboards(args) -> int:
+    from courtwatch import dashboard_assets
+
+    written = dashboard_assets.write()
+    print(f"wrote {len(written)} Superset asset files to {dashboard_assets.ASSETS_DIR}")
+    return 0
+
+
+def cmd_superset(args) -> int:
+    from courtwatch import superset
+
+    profile = load_profile(args.conf)
+    action = {"setup": superset.setup, "apply": superset.apply,
+              "serve": superset.serve, "up": superset.up, "down": superset.down}[args.action]
+    action(profile)
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="courtwatch", description=__doc__)
     parser.add_argument("--conf", default=None, help="configuration profile in conf/ (default: local, "
@@ -251,6 +269,16 @@ def main(argv: list[str] | None = None) -> int:
     ss.add_argument("--host", help="bind address (default: the profile's sql.host, 127.0.0.1)")
     ss.add_argument("--port", type=int, help="port (default: the profile's sql.port, 10001)")
     ss.set_defaults(func=cmd_sql_server)
+
+    d = sub.add_parser("dashboards", help="rebuild dashboards/assets (Superset's import format) "
+                       "from dashboards/*.yaml and the metric catalog")
+    d.add_argument("action", choices=["build"])
+    d.set_defaults(func=cmd_dashboards)
+
+    su = sub.add_parser("superset", help="Superset: setup (metadata, admin, dashboards, access), apply (dashboards "
+                        "and access again), serve; up/down: the SQL endpoint and Superset in the background")
+    su.add_argument("action", choices=["setup", "apply", "serve", "up", "down"])
+    su.set_defaults(func=cmd_superset)
 
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(name)s %(message)s")

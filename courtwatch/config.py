@@ -85,7 +85,8 @@ def load_profile(name: str | None = None) -> Profile:
     )
 
 
-GENERATED_SECRETS = (HASH_KEY_VAR, "AIRFLOW_JWT_SECRET", "AIRFLOW_SECRET_KEY")
+GENERATED_SECRETS = (HASH_KEY_VAR, "AIRFLOW_JWT_SECRET", "AIRFLOW_SECRET_KEY",
+                     "SUPERSET_SECRET_KEY", "SUPERSET_ADMIN_PASSWORD", "COURTWATCH_USER_PASSWORD")
 
 
 def ensure_secrets(path: str = ".secrets/courtwatch.env", names=GENERATED_SECRETS) -> None:
@@ -104,6 +105,8 @@ def ensure_secrets(path: str = ".secrets/courtwatch.env", names=GENERATED_SECRET
                 if text and not text.endswith("\n"):
                     f.write("\n")
                 for n in missing:
-                    f.write(f"{n}={secrets.token_hex(32)}\n")
+                    # passwords are typed into login forms: shorter, still 96 random bits
+                    value = secrets.token_urlsafe(12) if n.endswith("PASSWORD") else secrets.token_hex(32)
+                    f.write(f"{n}={value}\n")
         finally:
             os.umask(old)

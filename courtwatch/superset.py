@@ -1,0 +1,167 @@
+"""Superset for courtwatch: set up from the repository, serve, and bring the serving stack up.
+
+Superset lives in its own environment (.venv-superset: it pins SQLAlchemy < 2
+and pandas < 2.2), so this module drives it through its command line:
+
+- setup:  migrate its metadata database, create the admin, import the
+          dashboards (dashboards/assets, pointed at the profile's SQL endpoint)
+          and apply the access rules (dashboards/apply.py). Safe to repeat.
+- apply:  only the last two, after the dashboards changed.
+- serve:  gunicorn on the profile's superset.host:port (127.0.0.1:8088).
+- up/down: the SQL endpoint and Superset as background processes
+          (logs and pid files under the Superset home), what `make demo` uses.
+"""
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from courtwatch import dashboard_assets
+from courtwatch.config import Profile, resolve_location
+
+ROOT = Path(__file__).resolve().parent.parent
+SUPERSET_VENV = ROOT / ".venv-superset"
+
+
+def settings(profile: Profile) -> dict:
+    s = {"home": "data/superset", "host": "127.0.0.1", "port": 8088, "workers": 2}
+    s.update(profile.raw.get("superset") or {})
+    s["home"] = resolve_location(s["home"])
+    return s
+
+
+def sql_endpoint(profile: Profile) -> tuple[str, int]:
+    sql = profile.raw.get("sql") or {}
+    return sql.get("host", "127.0.0.1"), int(sql.get("port", 10001))
+
+
+def environment(profile: Profile) -> dict[str, str]:
+    home = settings(profile)["home"]
+    Path(home).mkdir(parents=True, exist_ok=True)
+    return {**os.environ,
+            "SUPERSET_CONFIG_PATH": str(ROOT / "dashboards" / "superset_config.py"),
+            "COURTWATCH_SUPERSET_HOME": home,
+            "SUPERSET_HOME": home,
+            "FLASK_APP": "superset",
+            "SUPERSET_SECRET_KEY": profile.secret("SUPERSET_SECRET_KEY"),
+            "COURTWATCH_USER_PASSWORD": profile.secret("COURTWATCH_USER_PASSWORD"),
+            "PATH": f"{SUPERSET_VENV / 'bin'}{os.pathsep}{os.environ.get('PATH', '')}",
+            "SCARF_ANALYTICS": "false", "NO_PROXY": "*"}
+
+
+def _superset(profile: Profile, *args: str) -> None:
+    cmd = [str(SUPERSET_VENV / "bin" / "superset"), *args]
+    done = subprocess.run(cmd, env=environment(profile), cwd=ROOT, capture_output=True, text=True)
+    if done.returncode != 0:
+        raise RuntimeError(f"`superset {' '.join(args[:2])}` failed:\n{done.stdout[-3000:]}\n{done.stderr[-3000:]}")
+
+
+def bundle(profile: Profile, directory: Path) -> Path:
+    """The dashboards as asset files, the database pointed at the profile's SQL endpoint."""
+    host, port = sql_endpoint(profile)
+    dashboard_assets.write(directory, f"hive://courtwatch@{host}:{port}/default")
+    return directory
+
+
+def setup(profile: Profile) -> None:
+    """Metadata database, admin, dashboards and access: everything Superset needs, from the repository."""
+    _superset(profile, "db", "upgrade")
+    _superset(profile, "fab", "create-admin", "--username", "admin", "--firstname", "courtwatch",
+              "--lastname", "admin", "--email", "admin@courtwatch.invalid",
+              "--password", profile.secret("SUPERSET_ADMIN_PASSWORD"))
+    _superset(profile, "init")
+    apply(profile)
+
+
+def apply(profile: Profile) -> None:
+    """Import the dashboards (overwriting) and apply the access rules (dashboards/apply.py).
+
+    The high courts, one role each, are read from silver.courts over the SQL endpoint.
+    """
+    with tempfile.TemporaryDirectory() as tmp:
+        done = subprocess.run([str(SUPERSET_VENV / "bin" / "python"), str(ROOT / "dashboards" / "apply.py"),
+                               str(bundle(profile, Path(tmp)))],
+                              env=environment(profile), cwd=ROOT, capture_output=True, text=True)
+    if done.returncode != 0:
+        raise RuntimeError(f"dashboards/apply.py failed:\n{done.stdout[-3000:]}\n{done.stderr[-3000:]}")
+    print("\n".join(done.stdout.strip().splitlines()[-2:]))
+
+
+def serve_command(profile: Profile) -> list[str]:
+    s = settings(profile)
+    return [str(SUPERSET_VENV / "bin" / "gunicorn"), "--bind", f"{s['host']}:{s['port']}",
+            "--workers", str(s["workers"]), "--threads", "4", "--timeout", "300",
+            "--access-logfile", "-", "superset.app:create_app()"]
+
+
+def serve(profile: Profile) -> None:
+    os.execvpe(serve_command(profile)[0], serve_command(profile), environment(profile))
+
+
+# -- the stack in the background ---------------------------------------------------------------
+
+def _port_open(host: str, port: int) -> bool:
+    with socket.socket() as s:
+        s.settimeout(1)
+        return s.connect_ex((host, port)) == 0
+
+
+def wait_for_port(host: str, port: int, timeout: float, process: subprocess.Popen | None = None,
+                  log: Path | None = None) -> None:
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        if _port_open(host, port):
+            return
+        if process is not None and process.poll() is not None:
+            tail = log.read_text()[-3000:] if log and log.exists() else ""
+            raise RuntimeError(f"the process for {host}:{port} stopped (exit {process.returncode}):\n{tail}")
+        time.sleep(1)
+    raise RuntimeError(f"nothing answers on {host}:{port} after {timeout:.0f} s")
+
+
+def _start(name: str, cmd: list[str], env: dict, home: Path, host: str, port: int, timeout: float) -> None:
+    if _port_open(host, port):
+        print(f"{name}: already answering on {host}:{port}")
+        return
+    log = home / f"{name}.log"
+    with log.open("ab") as out:
+        process = subprocess.Popen(cmd, env=env, cwd=ROOT, stdout=out, stderr=subprocess.STDOUT,
+                                   stdin=subprocess.DEVNULL, start_new_session=True)
+    (home / f"{name}.pid").write_text(str(process.pid))
+    wait_for_port(host, port, timeout, process, log)
+    print(f"{name}: up on {host}:{port} (log {log})")
+
+
+def up(profile: Profile) -> None:
+    """The SQL endpoint, then Superset set up and served: dashboards on the profile's warehouse."""
+    home = Path(settings(profile)["home"])
+    home.mkdir(parents=True, exist_ok=True)
+    host, port = sql_endpoint(profile)
+    courtwatch = str(Path(sys.executable).parent / "courtwatch")
+    _start("sql-server", [courtwatch, "--conf", profile.source, "sql-server"], dict(os.environ), home,
+           host, port, 300)
+    setup(profile)
+    s = settings(profile)
+    _start("superset", serve_command(profile), environment(profile), home, s["host"], int(s["port"]), 180)
+    print(f"dashboards: http://{s['host']}:{s['port']}/dashboard/list/ "
+          f"(users admin, guidance, analyst and one per high court; passwords in {profile.secrets_file})")
+
+
+def down(profile: Profile) -> None:
+    home = Path(settings(profile)["home"])
+    for name in ("superset", "sql-server"):
+        pid_file = home / f"{name}.pid"
+        if not pid_file.exists():
+            continue
+        try:
+            os.killpg(int(pid_file.read_text()), signal.SIGTERM)
+            print(f"{name}: stopped")
+        except ProcessLookupError:
+            pass
+        pid_file.unlink()
