@@ -26,7 +26,8 @@ DEFAULT_URI = "hive://courtwatch@127.0.0.1:10001/default"
 VERSION = "1.0.0"
 METRIC_DATASETS = {"court_metrics", "region_metrics"}
 NAMESPACE = uuid.UUID("5c0f7a52-6f1e-4c39-9d55-2a8f0d8f6c11")
-FORMATS = {"ratio": ".1%", "days": ",.1f", "seconds": ",.0f", "score": ",.2f"}  # otherwise counts: ",d"
+FORMATS = {"ratio": ".1%", "days": ",.1f", "seconds": ",.0f", "score": ",.2f"}  # counts: Superset's smart number
+COUNT_FORMAT = "SMART_NUMBER"
 
 
 def uid(*parts: str) -> str:
@@ -50,7 +51,7 @@ def catalog_metric(ref: str) -> dict:
     num = f"SUM(CASE WHEN metric_id = '{m.id}' THEN {prefix}numerator END)"
     sql = f"{num} / NULLIF(SUM(CASE WHEN metric_id = '{m.id}' THEN {prefix}denominator END), 0)" if m.is_ratio else num
     label = f"{m.zh}（所在省）" if prefix else m.zh
-    return {"label": label, "sql": sql, "format": FORMATS.get(m.unit, ",d")}
+    return {"label": label, "sql": sql, "format": FORMATS.get(m.unit, COUNT_FORMAT)}
 
 
 def adhoc_metric(spec: dict) -> dict:
@@ -61,7 +62,7 @@ def adhoc_metric(spec: dict) -> dict:
 def _metrics(chart: dict) -> list[dict]:
     out = []
     for ref in chart.get("metrics", []):
-        out.append(catalog_metric(ref) if isinstance(ref, str) else {"format": ",d", **ref})
+        out.append(catalog_metric(ref) if isinstance(ref, str) else {"format": COUNT_FORMAT, **ref})
     return out
 
 
@@ -81,6 +82,8 @@ def chart_params(chart: dict, time_columns: set[str]) -> dict:
     base = {"viz_type": None, "adhoc_filters": filters, "row_limit": chart.get("limit", 10000),
             "extra_form_data": {}, "dashboards": []}
     kind = chart["kind"]
+    if kind == "total":
+        return {**base, "viz_type": "big_number_total", "metric": adhoc[0], "y_axis_format": fmt}
     if kind == "big_number":
         return {**base, "viz_type": "big_number", "metric": adhoc[0], "x_axis": chart["x"],
                 "time_grain_sqla": chart.get("grain", "P1M"), "y_axis_format": fmt, "show_trend_line": True,
@@ -104,7 +107,8 @@ def chart_params(chart: dict, time_columns: set[str]) -> dict:
                   "order_desc": True, "show_cell_bars": False}
         if "columns" in chart:
             params.update(query_mode="raw", all_columns=chart["columns"],
-                          order_by_cols=[json.dumps([chart["order"], False])] if "order" in chart else [])
+                          order_by_cols=[json.dumps([chart["order"], False])] if "order" in chart else [],
+                          column_config={c: {"d3NumberFormat": f} for c, f in chart.get("formats", {}).items()})
         else:
             params.update(query_mode="aggregate", groupby=chart["groupby"], metrics=adhoc,
                           column_config={m["label"]: {"d3NumberFormat": m["format"]} for m in metrics if m["format"]})
@@ -134,6 +138,8 @@ def query_context(chart: dict, params: dict, time_columns: set[str]) -> dict:
     axis = _axis(chart, time_columns)
     if kind == "big_number":
         query.update(columns=[axis], metrics=[params["metric"]], orderby=[])
+    elif kind == "total":
+        query.update(columns=[], metrics=[params["metric"]], orderby=[])
     elif kind in ("line", "bar"):
         ranking = not isinstance(axis, dict)  # a category axis is sorted by the value; a time axis by time
         query.update(columns=[axis, *params["groupby"]], metrics=params["metrics"],
