@@ -15,15 +15,14 @@ from __future__ import annotations
 
 import os
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 from courtwatch import dashboard_assets
 from courtwatch.config import Profile, resolve_location
+from courtwatch.services import start_background
 
 ROOT = Path(__file__).resolve().parent.parent
 SUPERSET_VENV = ROOT / ".venv-superset"
@@ -104,51 +103,17 @@ def serve(profile: Profile) -> None:
     os.execvpe(serve_command(profile)[0], serve_command(profile), environment(profile))
 
 
-# -- the stack in the background ---------------------------------------------------------------
-
-def _port_open(host: str, port: int) -> bool:
-    with socket.socket() as s:
-        s.settimeout(1)
-        return s.connect_ex((host, port)) == 0
-
-
-def wait_for_port(host: str, port: int, timeout: float, process: subprocess.Popen | None = None,
-                  log: Path | None = None) -> None:
-    deadline = time.time() + timeout
-    while time.time() < deadline:
-        if _port_open(host, port):
-            return
-        if process is not None and process.poll() is not None:
-            tail = log.read_text()[-3000:] if log and log.exists() else ""
-            raise RuntimeError(f"the process for {host}:{port} stopped (exit {process.returncode}):\n{tail}")
-        time.sleep(1)
-    raise RuntimeError(f"nothing answers on {host}:{port} after {timeout:.0f} s")
-
-
-def _start(name: str, cmd: list[str], env: dict, home: Path, host: str, port: int, timeout: float) -> None:
-    if _port_open(host, port):
-        print(f"{name}: already answering on {host}:{port}")
-        return
-    log = home / f"{name}.log"
-    with log.open("ab") as out:
-        process = subprocess.Popen(cmd, env=env, cwd=ROOT, stdout=out, stderr=subprocess.STDOUT,
-                                   stdin=subprocess.DEVNULL, start_new_session=True)
-    (home / f"{name}.pid").write_text(str(process.pid))
-    wait_for_port(host, port, timeout, process, log)
-    print(f"{name}: up on {host}:{port} (log {log})")
-
-
 def up(profile: Profile) -> None:
     """The SQL endpoint, then Superset set up and served: dashboards on the profile's warehouse."""
     home = Path(settings(profile)["home"])
     home.mkdir(parents=True, exist_ok=True)
     host, port = sql_endpoint(profile)
     courtwatch = str(Path(sys.executable).parent / "courtwatch")
-    _start("sql-server", [courtwatch, "--conf", profile.source, "sql-server"], dict(os.environ), home,
+    start_background("sql-server", [courtwatch, "--conf", profile.source, "sql-server"], dict(os.environ), home,
            host, port, 300)
     setup(profile)
     s = settings(profile)
-    _start("superset", serve_command(profile), environment(profile), home, s["host"], int(s["port"]), 180)
+    start_background("superset", serve_command(profile), environment(profile), home, s["host"], int(s["port"]), 180)
     print(f"dashboards: http://{s['host']}:{s['port']}/dashboard/list/ "
           f"(users admin, guidance, analyst and one per high court; passwords in {profile.secrets_file})")
 
