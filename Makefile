@@ -9,7 +9,7 @@ PY := $(VENV)/bin/python
 export UV_CACHE_DIR ?= $(HOME)/.cache/uv
 export GX_ANALYTICS_ENABLED := false
 
-.PHONY: setup venv superset-venv browser secrets jars demo generate run up down airflow sql-server superset test lock clean
+.PHONY: setup venv superset-venv browser secrets jars demo generate run up down airflow sql-server superset cluster cluster-down test lock clean
 
 setup: venv superset-venv browser secrets jars
 
@@ -88,6 +88,15 @@ sql-server: setup
 superset: setup
 	$(VENV)/bin/courtwatch superset setup
 	$(VENV)/bin/courtwatch superset serve
+
+# A Spark standalone cluster on this machine (master 127.0.0.1:7077, two workers),
+# then the pipeline on it: the same jobs, only the profile (conf/cluster.yaml) differs.
+cluster: setup
+	$(VENV)/bin/courtwatch cluster up
+	$(VENV)/bin/courtwatch --conf cluster run
+
+cluster-down:
+	$(VENV)/bin/courtwatch cluster down
 
 test: setup
 	$(PY) -m pytest

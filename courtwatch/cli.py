@@ -192,6 +192,14 @@ def cmd_superset(args) -> int:
     return 0
 
 
+def cmd_cluster(args) -> int:
+    from courtwatch import cluster
+
+    profile = load_profile(args.conf or "cluster")
+    cluster.up(profile) if args.action == "up" else cluster.down(profile)
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="courtwatch", description=__doc__)
     parser.add_argument("--conf", default=None, help="configuration profile in conf/ (default: local, "
@@ -279,6 +287,11 @@ def main(argv: list[str] | None = None) -> int:
                         "and access again), serve; up/down: the SQL endpoint and Superset in the background")
     su.add_argument("action", choices=["setup", "apply", "serve", "up", "down"])
     su.set_defaults(func=cmd_superset)
+
+    c = sub.add_parser("cluster", help="a local Spark standalone cluster (master and workers) as the "
+                       "profile's cluster: section says (default profile: cluster)")
+    c.add_argument("action", choices=["up", "down"])
+    c.set_defaults(func=cmd_cluster)
 
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(name)s %(message)s")
