@@ -60,6 +60,10 @@ def login(stack, username: str) -> requests.Session:
     r.raise_for_status()
     session = requests.Session()
     session.headers["Authorization"] = f"Bearer {r.json()['access_token']}"
+    # SQL Lab's POSTs want a CSRF token too (bound to this session's cookie)
+    csrf = session.get(f"{stack['base']}/api/v1/security/csrf_token/", timeout=60)
+    if csrf.ok:
+        session.headers["X-CSRFToken"] = csrf.json()["result"]
     return session
 
 
@@ -193,7 +197,7 @@ def test_analysts_query_the_warehouse_in_sql_lab(stack):
     r.raise_for_status()
     assert {"alerts", "court_metrics", "region_metrics"} <= {t["value"] for t in r.json()["result"]}
     statement = {"database_id": database["id"], "sql": "SELECT count(*) AS n FROM gold.region_metrics",
-                 "runAsync": False, "schema": "default", "tab": "courtwatch", "json": True}
+                 "runAsync": False, "schema": "default", "tab": "courtwatch"}
     r = analyst.post(f"{stack['base']}/api/v1/sqllab/execute/", json=statement, timeout=300)
     assert r.status_code == 200, r.text[:500]
     assert r.json()["data"][0]["n"] > 0
