@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import os
+import socket
 
 import pytest
 
@@ -10,6 +11,13 @@ os.environ.setdefault("COURTWATCH_HASH_KEY", "test-only-hash-key-not-a-secret")
 os.environ.setdefault("GX_ANALYTICS_ENABLED", "false")
 
 TEST_KEY = os.environ["COURTWATCH_HASH_KEY"].encode()
+
+
+def free_port() -> int:
+    """A TCP port on 127.0.0.1 that nothing listens on now (for servers a test starts)."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
 
 
 @pytest.fixture(scope="session")

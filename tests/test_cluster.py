@@ -5,7 +5,6 @@ must equal those the local session builds from the same landing zone.
 """
 from __future__ import annotations
 
-import socket
 import subprocess
 import sys
 from datetime import date
@@ -17,7 +16,7 @@ import yaml
 from courtwatch import cluster
 from courtwatch.config import load_profile
 from courtwatch.generate.landing import generate
-from tests.conftest import TEST_KEY
+from tests.conftest import TEST_KEY, free_port
 
 pytestmark = pytest.mark.timeout(1200)
 COURTWATCH = str(Path(sys.executable).parent / "courtwatch")
@@ -25,18 +24,12 @@ COURTWATCH = str(Path(sys.executable).parent / "courtwatch")
 VOLATILE = {"first_detected_at", "updated_at", "_run_id", "ingested_at", "_ingested_at", "quarantined_at"}
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 @pytest.fixture(scope="module")
 def standalone(tmp_path_factory):
     root = tmp_path_factory.mktemp("cluster")
     conf = yaml.safe_load(Path("conf/cluster.yaml").read_text())
-    port = _free_port()
-    conf["cluster"].update(port=port, webui_port=_free_port(), home=str(root / "cluster"), worker_memory="1500m")
+    port = free_port()
+    conf["cluster"].update(port=port, webui_port=free_port(), home=str(root / "cluster"), worker_memory="1500m")
     conf["spark"]["master"] = f"spark://127.0.0.1:{port}"
     conf["spark"]["conf"].update({"spark.executor.memory": "1g", "spark.driver.memory": "1g",
                                   "spark.ui.enabled": "false"})

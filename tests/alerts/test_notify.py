@@ -11,6 +11,7 @@ from http.server import BaseHTTPRequestHandler, HTTPServer
 import pytest
 
 from jobs import notify
+from tests.conftest import free_port
 
 AS_OF = date(2026, 3, 10)
 
@@ -51,14 +52,6 @@ def test_outbox(tmp_path):
     assert payload["new"][0]["alert_id"] == "a1" and "新增 1 条" in payload["text"]
 
 
-def _free_port() -> int:
-    import socket
-
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def test_email_over_a_real_smtp_server():
     from aiosmtpd.controller import Controller
 
@@ -71,7 +64,7 @@ def test_email_over_a_real_smtp_server():
             return "250 OK"
 
     handler = Keep()
-    port = _free_port()
+    port = free_port()
     server = Controller(handler, hostname="127.0.0.1", port=port)
     server.start()
     try:
@@ -131,7 +124,7 @@ def test_a_failing_notifier_does_not_fail_the_run_and_is_retried(spark, tmp_path
     delta_io.create_if_missing(spark, path, alerts_job.SCHEMA)
     row = {**alert("a1"), "first_detected_at": None, "updated_at": None}
     spark.createDataFrame([row], alerts_job.SCHEMA).write.format("delta").mode("append").save(path)
-    cfg = {"notifier": "webhook", "webhook": {"url": f"http://127.0.0.1:{_free_port()}/x", "timeout_seconds": 2}}
+    cfg = {"notifier": "webhook", "webhook": {"url": f"http://127.0.0.1:{free_port()}/x", "timeout_seconds": 2}}
     assert notify.notify(spark, wh, AS_OF, cfg) == {}
     assert delta_io.read(spark, f"{wh}/ops/notifications").count() == 0
     out = {"notifier": "outbox", "outbox_dir": str(tmp_path / "outbox")}

@@ -7,13 +7,14 @@ from __future__ import annotations
 
 import os
 import shutil
-import socket
 import subprocess
 import sys
 import tempfile
 from pathlib import Path
 
 import pytest
+
+from tests.conftest import free_port
 
 COURTWATCH = str(Path(sys.executable).parent / "courtwatch")
 
@@ -35,9 +36,7 @@ def postgres():
     if os.geteuid() == 0:
         shutil.chown(tmp_path, "postgres")
         shutil.chown(sock, "postgres")
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
+    port = free_port()
     subprocess.run(_as_postgres(["initdb", "-D", str(data), "-U", "airflow", "--auth=trust"]),
                    check=True, capture_output=True)
     subprocess.run(_as_postgres(["pg_ctl", "-D", str(data), "-w", "-l", str(tmp_path / "pg.log"), "start",

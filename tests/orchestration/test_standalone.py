@@ -9,7 +9,6 @@ from __future__ import annotations
 import json
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -19,15 +18,15 @@ import pytest
 import requests
 import yaml
 
+from tests.conftest import free_port
+
 COURTWATCH = str(Path(sys.executable).parent / "courtwatch")
 
 pytestmark = pytest.mark.timeout(600)
 
 
 def test_airflow_starts_with_one_command(tmp_path):
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
+    port = free_port()
     test_conf = yaml.safe_load(Path("conf/test.yaml").read_text())
     profile = tmp_path / "profile.yaml"
     profile.write_text(yaml.safe_dump({**test_conf, "airflow": {

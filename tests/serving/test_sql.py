@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import os
-import socket
 import subprocess
 import sys
 import time
@@ -14,6 +13,7 @@ import pytest
 import yaml
 
 from courtwatch.generate.landing import generate
+from tests.conftest import free_port
 
 COURTWATCH = str(Path(sys.executable).parent / "courtwatch")
 BEELINE = str(Path(pyspark.__file__).parent / "bin" / "beeline")
@@ -27,9 +27,7 @@ def built(tmp_path_factory, run):
     generate("tiny", str(root / "landing"), date(2026, 9, 1), 5, seed=3)
     run(str(root / "landing"), str(root / "warehouse"))
     test_conf = yaml.safe_load(Path("conf/test.yaml").read_text())
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
+    port = free_port()
     profile = root / "profile.yaml"
     profile.write_text(yaml.safe_dump({**test_conf, "warehouse": str(root / "warehouse"),
                                        "sql": {"port": port, "metastore": str(root / "metastore")}}))

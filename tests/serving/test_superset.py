@@ -7,7 +7,6 @@ Superset set up from the repository (`courtwatch superset up`).
 from __future__ import annotations
 
 import json
-import socket
 from datetime import date
 from pathlib import Path
 
@@ -18,15 +17,10 @@ import yaml
 from courtwatch import dashboard_assets, superset
 from courtwatch.config import load_profile
 from courtwatch.generate.landing import generate
+from tests.conftest import free_port
 
 pytestmark = pytest.mark.timeout(1200)
 SLUGS = ["overview", "court", "hotline", "mediation", "alerts", "feed"]
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 @pytest.fixture(scope="module")
@@ -40,8 +34,8 @@ def stack(tmp_path_factory, spark):
     conf = yaml.safe_load(Path("conf/test.yaml").read_text())
     conf.update(warehouse=str(root / "warehouse"), landing=str(root / "landing"),
                 secrets_file=str(Path(".secrets/courtwatch.env").resolve()),
-                sql={"port": _free_port(), "metastore": str(root / "metastore")},
-                superset={"home": str(root / "superset"), "port": _free_port(), "workers": 1})
+                sql={"port": free_port(), "metastore": str(root / "metastore")},
+                superset={"home": str(root / "superset"), "port": free_port(), "workers": 1})
     (root / "profile.yaml").write_text(yaml.safe_dump(conf))
     profile = load_profile(str(root / "profile.yaml"))
     superset.up(profile)
