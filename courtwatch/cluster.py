@@ -8,15 +8,14 @@ Kubernetes); only the profile changes (README: On a cluster).
 from __future__ import annotations
 
 import os
-import signal
-import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pyspark
 
 from courtwatch.config import Profile, resolve_location
-from courtwatch.services import wait_for_port
+from courtwatch.services import spawn, stop, wait_for_port
 
 SPARK_CLASS = str(Path(pyspark.__file__).parent / "bin" / "spark-class")
 
@@ -53,12 +52,9 @@ def up(profile: Profile) -> str:
               for i in range(int(s["workers"]))]
     for name, cmd in procs:
         log = home / "logs" / f"{name}.log"
-        with log.open("ab") as out:
-            p = subprocess.Popen(cmd, env=_env(home), stdout=out, stderr=subprocess.STDOUT,
-                                 stdin=subprocess.DEVNULL, start_new_session=True)
-        (home / f"{name}.pid").write_text(str(p.pid))
+        process = spawn(name, cmd, _env(home), home, log)
         if name == "master":
-            wait_for_port(s["host"], int(s["port"]), 120, p, log)
+            wait_for_port(s["host"], int(s["port"]), 120, process, log)
     _wait_for_workers(home, int(s["workers"]))
     print(f"Spark standalone: {master_url(profile)} with {s['workers']} workers "
           f"(UI http://{s['host']}:{s['webui_port']}, logs {home / 'logs'})")
@@ -66,8 +62,6 @@ def up(profile: Profile) -> str:
 
 
 def _wait_for_workers(home: Path, n: int, timeout: float = 120) -> None:
-    import time
-
     log = home / "logs" / "master.log"
     deadline = time.time() + timeout
     while time.time() < deadline:
@@ -80,9 +74,5 @@ def _wait_for_workers(home: Path, n: int, timeout: float = 120) -> None:
 def down(profile: Profile) -> None:
     home = Path(settings(profile)["home"])
     for pid_file in sorted(home.glob("*.pid")):
-        try:
-            os.killpg(int(pid_file.read_text()), signal.SIGTERM)
-        except ProcessLookupError:
-            pass
-        pid_file.unlink()
+        stop(home, pid_file.stem)
     print("Spark standalone: stopped")

@@ -14,7 +14,6 @@ and pandas < 2.2), so this module drives it through its command line:
 from __future__ import annotations
 
 import os
-import signal
 import subprocess
 import sys
 import tempfile
@@ -22,7 +21,7 @@ from pathlib import Path
 
 from courtwatch import dashboard_assets
 from courtwatch.config import Profile, resolve_location
-from courtwatch.services import start_background
+from courtwatch.services import start_background, stop
 
 ROOT = Path(__file__).resolve().parent.parent
 SUPERSET_VENV = ROOT / ".venv-superset"
@@ -121,12 +120,5 @@ def up(profile: Profile) -> None:
 def down(profile: Profile) -> None:
     home = Path(settings(profile)["home"])
     for name in ("superset", "sql-server"):
-        pid_file = home / f"{name}.pid"
-        if not pid_file.exists():
-            continue
-        try:
-            os.killpg(int(pid_file.read_text()), signal.SIGTERM)
+        if stop(home, name):
             print(f"{name}: stopped")
-        except ProcessLookupError:
-            pass
-        pid_file.unlink()
