@@ -24,10 +24,10 @@ ASSETS_DIR = DASHBOARDS_DIR / "assets"
 DATABASE_NAME = "courtwatch"
 DEFAULT_URI = "hive://courtwatch@127.0.0.1:10001/default"
 VERSION = "1.0.0"
-METRIC_DATASETS = {"court_metrics", "region_metrics"}
 NAMESPACE = uuid.UUID("5c0f7a52-6f1e-4c39-9d55-2a8f0d8f6c11")
 FORMATS = {"ratio": ".1%", "days": ",.1f", "seconds": ",.0f", "score": ",.2f"}  # counts: Superset's smart number
 COUNT_FORMAT = "SMART_NUMBER"
+TIME_TYPES = ("DATE", "TIMESTAMP")
 
 
 def uid(*parts: str) -> str:
@@ -119,14 +119,14 @@ def chart_params(chart: dict, time_columns: set[str]) -> dict:
 
 
 def _order_metric(chart: dict, metrics: list[dict]) -> dict:
+    """A table's sort: one of its metrics by label, a catalog metric by id, or an SQL aggregate."""
     order = chart["order"]
     known = {m["label"]: m for m in metrics}
-    if isinstance(order, str) and not re.search(r"\(", order):
-        try:
-            return adhoc_metric(catalog_metric(order))
-        except StopIteration:
-            pass
-    return adhoc_metric(known.get(order) or {"label": "排序", "sql": order})
+    if order in known:
+        return adhoc_metric(known[order])
+    if order in {m.id for m in catalog().metrics}:
+        return adhoc_metric(catalog_metric(order))
+    return adhoc_metric({"label": "排序", "sql": order})
 
 
 def query_context(chart: dict, params: dict, time_columns: set[str]) -> dict:
@@ -168,7 +168,7 @@ def database_asset(uri: str = DEFAULT_URI) -> dict:
 
 def dataset_asset(name: str, spec: dict) -> dict:
     sql = re.sub(r"\{metric_name:([\w.]+)\}", lambda m: metric_name_sql(m.group(1)), spec["sql"])
-    columns = [{"column_name": col, "verbose_name": c.get("label"), "is_dttm": c["type"] in ("DATE", "TIMESTAMP"),
+    columns = [{"column_name": col, "verbose_name": c.get("label"), "is_dttm": c["type"] in TIME_TYPES,
                 "is_active": True, "type": c["type"], "groupby": True, "filterable": True, "expression": None,
                 "description": None, "python_date_format": None, "advanced_data_type": None, "extra": None}
                for col, c in spec["columns"].items()]
@@ -187,7 +187,7 @@ def chart_asset(dashboard: str, chart: dict, datasets: dict) -> dict:
     if chart["dataset"] not in datasets:
         raise ValueError(f"chart {chart['title']!r} reads unknown dataset {chart['dataset']!r}")
     time_columns = {c for c, spec in datasets[chart["dataset"]]["columns"].items()
-                    if spec["type"] in ("DATE", "TIMESTAMP")}
+                    if spec["type"] in TIME_TYPES}
     params = chart_params(chart, time_columns)
     return {"slice_name": chart["title"], "description": None, "certified_by": None,
             "certification_details": None, "viz_type": params["viz_type"], "params": params,
