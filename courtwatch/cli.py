@@ -6,8 +6,24 @@ import logging
 import sys
 import time
 from datetime import date
+from pathlib import Path
 
 from courtwatch.config import load_profile
+
+
+def _location(arg: str | None, default: str) -> str:
+    """A --landing or --warehouse argument: a URI as given, a local path made absolute
+    (Delta takes a relative path for a table name), or the profile's."""
+    if not arg:
+        return default
+    return arg.rstrip("/") if "://" in arg else str(Path(arg).resolve())
+
+
+def _lookback(profile, args) -> int | None:
+    """Days of business-date directories ingestion looks in; None (--rescan): all of them."""
+    from jobs.ingest import LOOKBACK_DAYS
+
+    return None if args.rescan else int((profile.raw.get("ingest") or {}).get("lookback_days", LOOKBACK_DAYS))
 
 
 def _date(s: str) -> date:
@@ -18,7 +34,7 @@ def cmd_generate(args) -> int:
     from courtwatch.generate.landing import generate
 
     profile = load_profile(args.conf)
-    landing = args.landing or profile.landing
+    landing = _location(args.landing, profile.landing)
     t = time.time()
     truth = generate(args.profile, landing, args.start, args.days, seed=args.seed, incidents=args.incidents,
                      fault_share=args.faults, write_from=args.write_from)
@@ -34,8 +50,9 @@ def cmd_run(args) -> int:
     profile = load_profile(args.conf)
     spark = spark_session(profile)
     t = time.time()
-    result = run(spark, args.landing or profile.landing, args.warehouse or profile.warehouse,
-                 profile.hash_key(), as_of=args.as_of, full_refresh=args.full_refresh)
+    result = run(spark, _location(args.landing, profile.landing), _location(args.warehouse, profile.warehouse),
+                 profile.hash_key(), as_of=args.as_of, full_refresh=args.full_refresh,
+                 lookback_days=_lookback(profile, args))
     print(result.summary())
     print(f"done in {time.time() - t:.1f}s")
     return 0
@@ -43,7 +60,6 @@ def cmd_run(args) -> int:
 
 def cmd_evaluate(args) -> int:
     import json
-    from pathlib import Path
 
     from courtwatch.evaluate import evaluate, summarise
     from courtwatch.spark import spark_session
@@ -72,7 +88,7 @@ def cmd_silence(args) -> int:
     from jobs.notify import add_silence
 
     profile = load_profile(args.conf)
-    add_silence(spark_session(profile), args.warehouse or profile.warehouse, args.court, args.rule, args.until,
+    add_silence(spark_session(profile), _location(args.warehouse, profile.warehouse), args.court, args.rule, args.until,
                 args.reason)
     print(f"silenced {args.rule} for {args.court} until {args.until}")
     return 0
@@ -90,11 +106,9 @@ def cmd_step(args) -> int:
     spark = spark_session(profile, f"courtwatch-{args.step}")
     landing, warehouse = profile.landing, profile.warehouse
     if args.step == "waiting":
-        groups = pipeline.waiting_groups(spark, landing, warehouse)
+        groups = pipeline.waiting_groups(spark, landing, warehouse, _lookback(profile, args))
         text = json.dumps(groups, ensure_ascii=False)
         if args.out:
-            from pathlib import Path
-
             Path(args.out).parent.mkdir(parents=True, exist_ok=True)
             Path(args.out).write_text(text)
         print(text)
@@ -102,7 +116,7 @@ def cmd_step(args) -> int:
     if args.step == "ingest":
         summary = pipeline.ingest_step(spark, landing, warehouse, profile.hash_key(),
                                        args.sources.split(",") if args.sources else None,
-                                       args.courts.split(",") if args.courts else None)
+                                       args.courts.split(",") if args.courts else None, _lookback(profile, args))
     elif args.step == "quality":
         from quality.suites import gate
 
@@ -152,7 +166,7 @@ def cmd_sql(args) -> int:
     from courtwatch.sql import query
 
     profile = load_profile(args.conf)
-    df = query(spark_session(profile, "courtwatch-sql"), args.warehouse or profile.warehouse, args.statement)
+    df = query(spark_session(profile, "courtwatch-sql"), _location(args.warehouse, profile.warehouse), args.statement)
     if args.format == "table":
         df.show(args.limit, truncate=False)
     else:
@@ -222,6 +236,8 @@ def main(argv: list[str] | None = None) -> int:
     r.add_argument("--warehouse", help="warehouse root (default: the profile's)")
     r.add_argument("--as-of", type=_date, help="as-of date (default: the latest accepted business date)")
     r.add_argument("--full-refresh", action="store_true", help="recompute all gold tables")
+    r.add_argument("--rescan", action="store_true",
+                   help="look for deliveries at every business date, not only within ingest.lookback_days")
     r.set_defaults(func=cmd_run)
 
     e = sub.add_parser("evaluate", help="score the early warning on generated data with injected incidents")
@@ -255,6 +271,7 @@ def main(argv: list[str] | None = None) -> int:
                     help="quality: judge what landed since this timestamp (default: everything)")
     st.add_argument("--until", type=_date, help="metrics: as-of date, at most the newest business date")
     st.add_argument("--full-refresh", action="store_true")
+    st.add_argument("--rescan", action="store_true", help="waiting, ingest: look at every business date")
     st.set_defaults(func=cmd_step)
 
     p = sub.add_parser("pull", help="fetch batches that courts publish over HTTP into the landing zone")
