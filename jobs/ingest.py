@@ -9,7 +9,8 @@ from __future__ import annotations
 import logging
 import time
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import date, datetime, timedelta
+from zoneinfo import ZoneInfo
 
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
@@ -62,6 +63,10 @@ QUARANTINE = T.StructType([
 
 
 log = logging.getLogger("courtwatch.ingest")
+# Business-date directories a daily run looks in: from this many days before the
+# newest batch taken (conf: ingest.lookback_days). Older ones wait for a rescan.
+LOOKBACK_DAYS = 31
+CHINA = ZoneInfo("Asia/Shanghai")
 
 
 @dataclass
@@ -109,26 +114,62 @@ def _append(spark: SparkSession, rows_or_df, schema: T.StructType, path: str, pa
     df.select(*schema.fieldNames()).write.format("delta").mode("append").save(path)
 
 
-def seen_manifests(ledger: DataFrame) -> set[tuple[str, int]]:
-    """(manifest path, modification time) of every delivery the ledger has judged."""
-    return {(r["manifest_path"], r["manifest_mtime"]) for r in
-            ledger.select("manifest_path", "manifest_mtime").collect()}
+def listing_dates(ledger: DataFrame, lookback_days: int | None, today: date | None = None) -> list[str] | None:
+    """The business-date directories to look in: from `lookback_days` before the
+    newest batch taken (or before today, should that be earlier) up to tomorrow.
+    None, to look in every one: on the first run, or when asked to rescan.
+    """
+    if lookback_days is None:
+        return None
+    newest = ledger.where("status = 'accepted'").agg(F.max("business_date")).first()[0]
+    if newest is None:
+        return None
+    today = today or datetime.now(CHINA).date()
+    first = min(newest, today) - timedelta(days=lookback_days)
+    last = max(newest, today) + timedelta(days=1)
+    return [(first + timedelta(days=i)).isoformat() for i in range((last - first).days + 1)]
+
+
+def waiting(spark: SparkSession, ledger: DataFrame, found: list[landing.Delivery]) -> list[landing.Delivery]:
+    """Those of the listed deliveries the ledger has not judged: a new manifest
+    path, or the same path written again (a newer modification time).
+
+    The ledger is joined with what was listed, never collected whole: it grows
+    by every court's every batch, the listing only by the days looked at.
+    """
+    if not found:
+        return []
+    listed = spark.createDataFrame([(d.manifest_path, d.manifest_mtime) for d in found],
+                                   "manifest_path string, manifest_mtime long")
+    seen = {(r["manifest_path"], r["manifest_mtime"]) for r in
+            ledger.join(F.broadcast(listed), ["manifest_path", "manifest_mtime"], "left_semi")
+            .select("manifest_path", "manifest_mtime").collect()}
+    return [d for d in found if (d.manifest_path, d.manifest_mtime) not in seen]
+
+
+def accepted_before(spark: SparkSession, ledger: DataFrame, found: list[landing.Delivery]) -> dict[tuple, str]:
+    """(source, court_id, batch_id) -> digest of the batches among `found` taken in an earlier run."""
+    if not found:
+        return {}
+    keys = spark.createDataFrame(sorted({d.key for d in found}), "source string, court_id string, batch_id string")
+    return {(r["source"], r["court_id"], r["batch_id"]): r["sha256"] for r in
+            ledger.where("status = 'accepted'").join(F.broadcast(keys), ["source", "court_id", "batch_id"], "left_semi")
+            .select("source", "court_id", "batch_id", "sha256").collect()}
 
 
 def ingest(spark: SparkSession, landing_root: str, warehouse: str, hash_key: bytes, run_id: str,
-           sources: list[str] | None = None, court_ids: list[str] | None = None) -> IngestResult:
-    """Land the waiting batches (of the given sources and courts: all by default)."""
+           sources: list[str] | None = None, court_ids: list[str] | None = None,
+           lookback_days: int | None = LOOKBACK_DAYS) -> IngestResult:
+    """Land the waiting batches (of the given sources and courts: all by default)
+    dated within the lookback (listing_dates; None: at any date)."""
     courts = update_registry(spark, landing_root, warehouse)
     ledger_path = tables.table_path(warehouse, tables.BATCHES)
     ledger = delta_io.read(spark, ledger_path, LEDGER)
-    seen = seen_manifests(ledger)
-    accepted = {(r["source"], r["court_id"], r["batch_id"]): r["sha256"] for r in
-                ledger.where("status = 'accepted'").select("source", "court_id", "batch_id", "sha256").collect()}
-
     t = time.time()
-    found = landing.find_deliveries(spark, landing_root, seen, sources, court_ids)
+    dates = listing_dates(ledger, lookback_days)
+    found = waiting(spark, ledger, landing.find_deliveries(spark, landing_root, sources, court_ids, dates))
     log.info("found %d new deliveries in %.1fs", len(found), time.time() - t)
-    result = IngestResult(landing.judge(spark, found, accepted))
+    result = IngestResult(landing.judge(spark, found, accepted_before(spark, ledger, found)))
     log.info("judged them in %.1fs", time.time() - t)
     at = runs.now()
     taken = [d for d in result.deliveries if d.status == "accepted"]

@@ -89,19 +89,23 @@ def _strip_scheme(path: str) -> str:
     return path[len("file:"):] if path.startswith("file:") and not path.startswith("file://") else path
 
 
-def find_deliveries(spark: SparkSession, landing: str, seen: set[tuple[str, int]],
-                    sources: list[str] | None = None, courts: list[str] | None = None) -> list[Delivery]:
-    """Manifests not taken before (a new path, or the same path written again),
-    of the given sources and courts (all of them by default)."""
+def find_deliveries(spark: SparkSession, landing: str, sources: list[str] | None = None,
+                    courts: list[str] | None = None, dates: list[str] | None = None) -> list[Delivery]:
+    """The manifests in the landing zone, of the given sources, courts and
+    business-date directories (all of them by default).
+
+    Dates are looked up, not listed: Hadoop's glob does not list a literal path
+    component, so the cost grows with the courts and the days asked for, not
+    with the history the landing zone keeps.
+    """
     root = landing.rstrip("/")
-    where = f"{root}/{{{','.join(sources or SOURCES)}}}/{'{' + ','.join(courts) + '}' if courts else '*'}/*"
-    manifests = _glob(spark, f"{where}/*{MANIFEST_SUFFIX}")
-    data_files = {p for p, _ in _glob(spark, f"{where}/*.jsonl")}
-    data_files |= {p for p, _ in _glob(spark, f"{where}/*.jsonl.gz")}
+    court = "{" + ",".join(courts) + "}" if courts else "*"
+    files = [f for source in sources or SOURCES for day in (dates or ["*"])
+             for f in _glob(spark, f"{root}/{source}/{court}/{day}/*")]
+    manifests = [(p, m) for p, m in files if p.endswith(MANIFEST_SUFFIX)]
+    data_files = {p for p, _ in files if p.endswith((".jsonl", ".jsonl.gz"))}
     out = []
     for path, mtime in manifests:
-        if (path, mtime) in seen:
-            continue
         parts = path.split("/")
         source, court_id, date_dir, name = parts[-4], parts[-3], parts[-2], parts[-1]
         stem = name[: -len(MANIFEST_SUFFIX)]

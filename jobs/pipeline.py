@@ -38,11 +38,13 @@ class RunResult:
 
 
 def run(spark: SparkSession, landing: str, warehouse: str, hash_key: bytes,
-        as_of: date | None = None, full_refresh: bool = False, alerts_config: dict | None = None) -> RunResult:
+        as_of: date | None = None, full_refresh: bool = False, alerts_config: dict | None = None,
+        lookback_days: int | None = ingest_job.LOOKBACK_DAYS) -> RunResult:
     t = time.time()
     run_id = runs.start(spark, warehouse)
     try:
-        result = RunResult(run_id, ingest_job.ingest(spark, landing, warehouse, hash_key, run_id))
+        landed = ingest_job.ingest(spark, landing, warehouse, hash_key, run_id, lookback_days=lookback_days)
+        result = RunResult(run_id, landed)
         log.info("ingestion done in %.1fs", time.time() - t)
         result.as_of = metrics.refresh(spark, warehouse, as_of=as_of, full_refresh=full_refresh)
         log.info("metrics done in %.1fs", time.time() - t)
@@ -72,7 +74,8 @@ def recorded(spark: SparkSession, warehouse: str, name: str, work) -> str:
     return summary
 
 
-def waiting_groups(spark: SparkSession, landing_root: str, warehouse: str) -> list[dict]:
+def waiting_groups(spark: SparkSession, landing_root: str, warehouse: str,
+                   lookback_days: int | None = ingest_job.LOOKBACK_DAYS) -> list[dict]:
     """The batches waiting in the landing zone, grouped by high court.
 
     These are the units ingestion is mapped over, so that one court's broken or
@@ -82,12 +85,12 @@ def waiting_groups(spark: SparkSession, landing_root: str, warehouse: str) -> li
     from the registry form a group of their own (their records are quarantined
     as court_unknown).
     """
-    seen = ingest_job.seen_manifests(
-        delta_io.read(spark, tables.table_path(warehouse, tables.BATCHES), ingest_job.LEDGER))
+    ledger = delta_io.read(spark, tables.table_path(warehouse, tables.BATCHES), ingest_job.LEDGER)
     high_court = {r["court_id"]: r["high_court_id"] for r in
                   registry.read_registry(spark, landing_root).select("court_id", "high_court_id").collect()}
     groups: dict[str, dict] = defaultdict(lambda: {"courts": set(), "sources": set(), "batches": 0})
-    for d in landing.find_deliveries(spark, landing_root, seen):
+    dates = ingest_job.listing_dates(ledger, lookback_days)
+    for d in ingest_job.waiting(spark, ledger, landing.find_deliveries(spark, landing_root, dates=dates)):
         # the Supreme People's Court answers to no high court: it is a group of its own
         g = groups[high_court.get(d.court_id) or d.court_id if d.court_id in high_court else "unregistered"]
         g["courts"].add(d.court_id)
@@ -98,9 +101,11 @@ def waiting_groups(spark: SparkSession, landing_root: str, warehouse: str) -> li
 
 
 def ingest_step(spark: SparkSession, landing_root: str, warehouse: str, hash_key: bytes,
-                sources: list[str] | None = None, courts: list[str] | None = None) -> str:
+                sources: list[str] | None = None, courts: list[str] | None = None,
+                lookback_days: int | None = ingest_job.LOOKBACK_DAYS) -> str:
     def work(run_id):
-        return ingest_job.ingest(spark, landing_root, warehouse, hash_key, run_id, sources, courts).summary(), None
+        return ingest_job.ingest(spark, landing_root, warehouse, hash_key, run_id, sources, courts,
+                                 lookback_days).summary(), None
 
     return recorded(spark, warehouse, "ingest", work)
 

@@ -172,3 +172,37 @@ def test_same_manifest_written_again_is_a_duplicate(spark, scenario):
             if r["manifest_path"].endswith("B110001/2026-03-02/C20260302.manifest.json")]
     assert sorted(r["status"] for r in rows) == ["accepted", "duplicate"]
     assert table(spark, wh, "silver/cases").count() == 3
+
+
+def test_listing_dates_run_from_the_lookback_to_tomorrow(spark):
+    from datetime import date
+
+    from jobs.ingest import LEDGER, listing_dates
+
+    def ledger(*rows):
+        return spark.createDataFrame([(None, None, date.fromisoformat(d), None, None, None, None, status)
+                                      + (None,) * 6 for d, status in rows], LEDGER)
+
+    assert listing_dates(ledger(), 3) is None  # nothing taken yet: look everywhere
+    assert listing_dates(ledger(("2026-03-10", "accepted")), None) is None  # a rescan
+    taken = ledger(("2026-03-10", "accepted"), ("2026-03-08", "accepted"), ("2099-01-01", "rejected"))
+    assert listing_dates(taken, 3, today=date(2026, 3, 11)) == [
+        "2026-03-07", "2026-03-08", "2026-03-09", "2026-03-10", "2026-03-11", "2026-03-12"]
+    # a run after a pause looks from before the newest batch taken up to today
+    assert listing_dates(taken, 1, today=date(2026, 3, 13))[::4] == ["2026-03-09", "2026-03-13"]
+
+
+def test_a_straggler_older_than_the_lookback_waits_for_a_rescan(spark, tmp_path):
+    from jobs.ingest import ingest
+    from tests.conftest import TEST_KEY
+
+    land, wh = L.Landing(tmp_path / "landing"), str(tmp_path / "warehouse")
+    land.batch("cases", "B110001", "2026-03-10", [L.case("A1")])
+    assert ingest(spark, str(land.root), wh, TEST_KEY, "r1", lookback_days=7).count("accepted") == 1
+    land.batch("cases", "B110001", "2026-03-04", [L.case("A2")])  # 6 days before the newest: looked at
+    land.batch("cases", "B110002", "2026-01-05", [L.case("A3", court="B110002")])  # long before: not
+    daily = ingest(spark, str(land.root), wh, TEST_KEY, "r2", lookback_days=7)
+    assert [(d.court_id, d.status) for d in daily.deliveries] == [("B110001", "accepted")]
+    rescan = ingest(spark, str(land.root), wh, TEST_KEY, "r3", lookback_days=None)
+    assert [(d.court_id, d.status) for d in rescan.deliveries] == [("B110002", "accepted")]
+    assert {r["case_id"] for r in table(spark, wh, "silver/cases").collect()} == {"A1", "A2", "A3"}
