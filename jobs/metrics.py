@@ -107,8 +107,12 @@ def metric_rows(wide: DataFrame, key_cols: list[str]) -> DataFrame:
     return wide.select(*key_cols, F.explode(F.array(*entries)).alias("m")).select(*key_cols, "m.*")
 
 
-def _merge(spark, path: str, rows: DataFrame, keys: list[str], meta: dict) -> None:
+def _merge(spark, path: str, rows: DataFrame, keys: list[str], meta: dict, since: date | None = None) -> None:
     on = " AND ".join(f"t.{k} = s.{k}" for k in keys)
+    if since is not None:
+        # Only rows from `since` can match: the target's older files are skipped by
+        # their period_start statistics instead of scanned, however long the history.
+        on += f" AND t.period_start >= DATE'{since.isoformat()}'"
     with delta_io.with_commit_metadata(spark, meta):
         (DeltaTable.forPath(spark, path).alias("t").merge(rows.alias("s"), on)
          .whenMatchedUpdateAll().whenNotMatchedInsertAll().execute())
@@ -148,7 +152,8 @@ def refresh(spark: SparkSession, warehouse: str, as_of: date | None = None, full
         if spans is not None:
             rows = metric_rows(period_rows(daily.join(spans.select("court_id"), "court_id"), spans, first_bd, as_of),
                                ["court_id", "period", "period_start"])
-            _merge(spark, court_path, rows, ["court_id", "period", "period_start", "metric_id"], meta)
+            since = spans.agg(F.min("window_start")).first()[0]
+            _merge(spark, court_path, rows, ["court_id", "period", "period_start", "metric_id"], meta, since)
     _refresh_regions(spark, warehouse, courts, full)
     return as_of
 
@@ -206,6 +211,10 @@ def _refresh_regions(spark: SparkSession, warehouse: str, courts: DataFrame, ful
         return
     touched = (spark.read.format("delta").option("readChangeFeed", "true")
                .option("startingVersion", done[REGION_WATERMARK] + 1).option("endingVersion", court_version)
-               .load(court_path).select("period", "period_start").distinct())
+               .load(court_path).select("period", "period_start").distinct()).cache()
+    since = touched.agg(F.min("period_start")).first()[0]
+    if since is not None:
+        court_rows = court_rows.where(F.col("period_start") >= F.lit(since))
     rows = region_rows(court_rows.join(F.broadcast(touched), ["period", "period_start"]), courts)
-    _merge(spark, region_path, rows, ["region_id", "period", "period_start", "metric_id"], meta)
+    _merge(spark, region_path, rows, ["region_id", "period", "period_start", "metric_id"], meta, since)
+    touched.unpersist()
