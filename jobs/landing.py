@@ -10,10 +10,12 @@ from __future__ import annotations
 import gzip
 import hashlib
 import json
+import os
 import re
 import zlib
 from dataclasses import dataclass
 from datetime import date
+from pathlib import Path
 
 import pandas as pd
 from pyspark.sql import DataFrame, SparkSession
@@ -85,6 +87,39 @@ def _glob(spark: SparkSession, pattern: str) -> list[tuple[str, int]]:
     return [(str(s.getPath().toString()), int(s.getModificationTime())) for s in statuses if s.isFile()]
 
 
+def _is_local(root: str) -> bool:
+    return "://" not in root and not (root.startswith("file:") and not root.startswith("file:/"))
+
+
+def _list_local(root: str, sources: list[str], courts: list[str] | None,
+                dates: list[str] | None) -> list[tuple[str, int]]:
+    """_glob's answer for a landing zone on local disk, read with os.scandir.
+
+    Through py4j each Hadoop FileStatus costs ~0.6 ms: 12 s for a national day's
+    20k files. Paths and times are given as Hadoop gives them (file:/..., whole
+    milliseconds), so the ledger matches whichever way a file was listed.
+    """
+    base = Path(os.path.abspath(_strip_scheme(root)))
+    out = []
+    for source in sources:
+        try:
+            court_dirs = [courts] if courts else [[e.name for e in os.scandir(base / source) if e.is_dir()]]
+        except FileNotFoundError:
+            continue
+        for court in court_dirs[0]:
+            try:
+                days = dates or [e.name for e in os.scandir(base / source / court) if e.is_dir()]
+            except (FileNotFoundError, NotADirectoryError):
+                continue
+            for day in days:
+                try:
+                    entries = list(os.scandir(base / source / court / day))
+                except (FileNotFoundError, NotADirectoryError):
+                    continue
+                out += [(f"file:{e.path}", e.stat().st_mtime_ns // 1_000_000) for e in entries if e.is_file()]
+    return out
+
+
 def _strip_scheme(path: str) -> str:
     return path[len("file:"):] if path.startswith("file:") and not path.startswith("file://") else path
 
@@ -99,9 +134,12 @@ def find_deliveries(spark: SparkSession, landing: str, sources: list[str] | None
     with the history the landing zone keeps.
     """
     root = landing.rstrip("/")
-    court = "{" + ",".join(courts) + "}" if courts else "*"
-    files = [f for source in sources or SOURCES for day in (dates or ["*"])
-             for f in _glob(spark, f"{root}/{source}/{court}/{day}/*")]
+    if _is_local(root):
+        files = _list_local(root, sources or SOURCES, courts, dates)
+    else:
+        court = "{" + ",".join(courts) + "}" if courts else "*"
+        files = [f for source in sources or SOURCES for day in (dates or ["*"])
+                 for f in _glob(spark, f"{root}/{source}/{court}/{day}/*")]
     manifests = [(p, m) for p, m in files if p.endswith(MANIFEST_SUFFIX)]
     data_files = {p for p, _ in files if p.endswith((".jsonl", ".jsonl.gz"))}
     out = []
