@@ -169,24 +169,27 @@ def ingest(spark: SparkSession, landing_root: str, warehouse: str, hash_key: byt
     dates = listing_dates(ledger, lookback_days)
     found = waiting(spark, ledger, landing.find_deliveries(spark, landing_root, sources, court_ids, dates))
     log.info("found %d new deliveries in %.1fs", len(found), time.time() - t)
-    result = IngestResult(landing.judge(spark, found, accepted_before(spark, ledger, found)))
+    judged, read = landing.judge(spark, found, accepted_before(spark, ledger, found))
+    result = IngestResult(judged)
     log.info("judged them in %.1fs", time.time() - t)
     at = runs.now()
     taken = [d for d in result.deliveries if d.status == "accepted"]
-    if taken:
-        batches = spark.createDataFrame(
-            [(d.data_path, d.source, d.court_id, d.business_date, d.batch_id) for d in taken],
-            "data_path string, source string, court_id string, business_date date, batch_id string",
-        )
-        lines = landing.read_lines(spark, [d.data_path for d in taken]) \
-            .join(F.broadcast(batches), "data_path").withColumn("ingested_at", F.lit(at)) \
-            .withColumn("_run_id", F.lit(run_id)).cache()
-        for source in sources or SOURCES:
-            t = time.time()
-            _ingest_source(spark, source, lines.where(F.col("source") == source), courts,
-                           warehouse, hash_key, run_id, result)
-            log.info("%s landed in bronze, quarantine and silver in %.1fs", source, time.time() - t)
-        lines.unpersist()
+    try:
+        if taken:
+            batches = spark.createDataFrame(
+                [(d.data_path, d.source, d.court_id, d.business_date, d.batch_id) for d in taken],
+                "data_path string, source string, court_id string, business_date date, batch_id string",
+            )
+            lines = read.join(F.broadcast(batches), "data_path").withColumn("ingested_at", F.lit(at)) \
+                .withColumn("_run_id", F.lit(run_id))
+            for source in sources or SOURCES:
+                t = time.time()
+                _ingest_source(spark, source, lines.where(F.col("source") == source), courts,
+                               warehouse, hash_key, run_id, result)
+                log.info("%s landed in bronze, quarantine and silver in %.1fs", source, time.time() - t)
+    finally:
+        if read is not None:
+            read.unpersist()
     if result.deliveries:
         _append(spark, _ledger_rows(result.deliveries, run_id, at, False), LEDGER, ledger_path)
         rejected = [d for d in result.deliveries if d.status == "rejected"]

@@ -252,15 +252,15 @@ def _digests(spark: SparkSession, paths: list[str]) -> dict[str, tuple[str, bool
     return {p: found.get(p, empty) for p in paths}
 
 
-def _line_facts(spark: SparkSession, paths: list[str]) -> dict[str, dict]:
+def _line_facts(lines: DataFrame | None, paths: list[str]) -> dict[str, dict]:
     """Per file: count of records (non-blank lines), of bad lines, and the first bad one."""
     facts = {p: {"lines": 0, "bad_lines": 0, "first_bad": None} for p in paths}
-    if not paths:
+    if lines is None:
         return facts
     bad = ~F.is_valid_utf8("record") | F.coalesce(
         ~F.expr("schema_of_variant(try_parse_json(record))").startswith("OBJECT"), F.lit(True))
     stats = (
-        read_lines(spark, paths).withColumn("bad", bad).groupBy("data_path")
+        lines.withColumn("bad", bad).groupBy("data_path")
         .agg(F.count("*").alias("lines"), F.sum(F.col("bad").cast("int")).alias("bad_lines"),
              F.min(F.when(F.col("bad"), F.col("line_no"))).alias("first_bad"))
         .collect()
@@ -270,11 +270,15 @@ def _line_facts(spark: SparkSession, paths: list[str]) -> dict[str, dict]:
     return facts
 
 
-def judge(spark: SparkSession, deliveries: list[Delivery], accepted: dict[tuple, str]) -> list[Delivery]:
+def judge(spark: SparkSession, deliveries: list[Delivery],
+          accepted: dict[tuple, str]) -> tuple[list[Delivery], DataFrame | None]:
     """Give each delivery its verdict, in the contract's order (business_date, batch_id).
 
     `accepted` maps (source, court_id, batch_id) of batches taken in earlier runs
-    to their digest; it is extended with the batches this call accepts.
+    to their digest; it is extended with the batches this call accepts. Returns
+    the deliveries and, cached, the lines of the files read line by line (those
+    of the accepted batches among them), so that ingestion does not read them
+    again; the caller unpersists it.
     """
     _read_manifests(spark, deliveries)
     for d in deliveries:
@@ -292,7 +296,8 @@ def judge(spark: SparkSession, deliveries: list[Delivery], accepted: dict[tuple,
         else:
             readable.append(d)
     # Only files whose bytes are sound are read line by line.
-    facts = _line_facts(spark, [d.data_path for d in readable])
+    lines = read_lines(spark, [d.data_path for d in readable]).cache() if readable else None
+    facts = _line_facts(lines, [d.data_path for d in readable])
     for d in readable:
         f = facts[d.data_path]
         if d.key in accepted:
@@ -307,4 +312,4 @@ def judge(spark: SparkSession, deliveries: list[Delivery], accepted: dict[tuple,
         else:
             d.status = "accepted"
             accepted[d.key] = d.sha256
-    return deliveries
+    return deliveries, lines
