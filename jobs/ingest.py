@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import logging
 import time
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from zoneinfo import ZoneInfo
@@ -183,22 +182,11 @@ def ingest(spark: SparkSession, landing_root: str, warehouse: str, hash_key: byt
             )
             lines = read.join(F.broadcast(batches), "data_path").withColumn("ingested_at", F.lit(at)) \
                 .withColumn("_run_id", F.lit(run_id))
-
-            def land(source: str) -> None:
+            for source in sources or SOURCES:
                 t = time.time()
                 _ingest_source(spark, source, lines.where(F.col("source") == source), courts,
                                warehouse, hash_key, run_id, result)
                 log.info("%s landed in bronze, quarantine and silver in %.1fs", source, time.time() - t)
-
-            # The sources land side by side: each is a chain of small Spark jobs and
-            # Delta commits whose driver-side waits leave the executors idle. Their
-            # tables differ; the shared quarantine and quality tables take blind
-            # appends, which Delta commits concurrently without conflict.
-            delta_io.create_if_missing(spark, tables.table_path(warehouse, tables.QUARANTINE), QUARANTINE)
-            delta_io.create_if_missing(spark, tables.table_path(warehouse, tables.QUALITY), suites.RESULTS)
-            with ThreadPoolExecutor(max_workers=len(SOURCES)) as pool:
-                for done in [pool.submit(land, source) for source in sources or SOURCES]:
-                    done.result()
     finally:
         if read is not None:
             read.unpersist()
