@@ -147,6 +147,14 @@ def waiting(spark: SparkSession, ledger: DataFrame, found: list[landing.Delivery
     return [d for d in found if (d.manifest_path, d.manifest_mtime) not in seen]
 
 
+def new_deliveries(spark: SparkSession, landing_root: str, ledger: DataFrame, lookback_days: int | None,
+                   sources: list[str] | None = None, courts: list[str] | None = None) -> list[landing.Delivery]:
+    """The deliveries waiting to be judged, within the lookback (what a run takes,
+    and what the Airflow DAG maps ingestion over)."""
+    dates = listing_dates(ledger, lookback_days)
+    return waiting(spark, ledger, landing.find_deliveries(spark, landing_root, sources, courts, dates))
+
+
 def accepted_before(spark: SparkSession, ledger: DataFrame, found: list[landing.Delivery]) -> dict[tuple, str]:
     """(source, court_id, batch_id) -> digest of the batches among `found` taken in an earlier run."""
     if not found:
@@ -166,8 +174,7 @@ def ingest(spark: SparkSession, landing_root: str, warehouse: str, hash_key: byt
     ledger_path = tables.table_path(warehouse, tables.BATCHES)
     ledger = delta_io.read(spark, ledger_path, LEDGER)
     t = time.time()
-    dates = listing_dates(ledger, lookback_days)
-    found = waiting(spark, ledger, landing.find_deliveries(spark, landing_root, sources, court_ids, dates))
+    found = new_deliveries(spark, landing_root, ledger, lookback_days, sources, court_ids)
     log.info("found %d new deliveries in %.1fs", len(found), time.time() - t)
     judged, read = landing.judge(spark, found, accepted_before(spark, ledger, found))
     result = IngestResult(judged)

@@ -88,7 +88,15 @@ def _glob(spark: SparkSession, pattern: str) -> list[tuple[str, int]]:
 
 
 def _is_local(root: str) -> bool:
-    return "://" not in root and not (root.startswith("file:") and not root.startswith("file:/"))
+    return "://" not in root  # a plain path, or file:/...
+
+
+def _entries(path: Path, dirs: bool) -> list[os.DirEntry]:
+    """The subdirectories (or the files) in `path`; none when it does not exist."""
+    try:
+        return [e for e in os.scandir(path) if e.is_dir() == dirs]
+    except (FileNotFoundError, NotADirectoryError):
+        return []
 
 
 def _list_local(root: str, sources: list[str], courts: list[str] | None,
@@ -102,21 +110,10 @@ def _list_local(root: str, sources: list[str], courts: list[str] | None,
     base = Path(os.path.abspath(_strip_scheme(root)))
     out = []
     for source in sources:
-        try:
-            court_dirs = [courts] if courts else [[e.name for e in os.scandir(base / source) if e.is_dir()]]
-        except FileNotFoundError:
-            continue
-        for court in court_dirs[0]:
-            try:
-                days = dates or [e.name for e in os.scandir(base / source / court) if e.is_dir()]
-            except (FileNotFoundError, NotADirectoryError):
-                continue
-            for day in days:
-                try:
-                    entries = list(os.scandir(base / source / court / day))
-                except (FileNotFoundError, NotADirectoryError):
-                    continue
-                out += [(f"file:{e.path}", e.stat().st_mtime_ns // 1_000_000) for e in entries if e.is_file()]
+        for court in courts or [e.name for e in _entries(base / source, dirs=True)]:
+            for day in dates or [e.name for e in _entries(base / source / court, dirs=True)]:
+                out += [(f"file:{e.path}", e.stat().st_mtime_ns // 1_000_000)
+                        for e in _entries(base / source / court / day, dirs=False)]
     return out
 
 

@@ -16,7 +16,7 @@ from datetime import date
 from pyspark.sql import SparkSession
 
 from courtwatch import tables
-from jobs import alerts, delta_io, landing, metrics, notify, registry, runs
+from jobs import alerts, delta_io, metrics, notify, registry, runs
 from jobs import ingest as ingest_job
 
 log = logging.getLogger("courtwatch")
@@ -89,8 +89,7 @@ def waiting_groups(spark: SparkSession, landing_root: str, warehouse: str,
     high_court = {r["court_id"]: r["high_court_id"] for r in
                   registry.read_registry(spark, landing_root).select("court_id", "high_court_id").collect()}
     groups: dict[str, dict] = defaultdict(lambda: {"courts": set(), "sources": set(), "batches": 0})
-    dates = ingest_job.listing_dates(ledger, lookback_days)
-    for d in ingest_job.waiting(spark, ledger, landing.find_deliveries(spark, landing_root, dates=dates)):
+    for d in ingest_job.new_deliveries(spark, landing_root, ledger, lookback_days):
         # the Supreme People's Court answers to no high court: it is a group of its own
         g = groups[high_court.get(d.court_id) or d.court_id if d.court_id in high_court else "unregistered"]
         g["courts"].add(d.court_id)
