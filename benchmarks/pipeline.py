@@ -32,7 +32,7 @@ from courtwatch import machine_description  # noqa: E402
 from courtwatch.config import load_profile  # noqa: E402
 from courtwatch.generate.landing import generate  # noqa: E402
 from courtwatch.spark import spark_session  # noqa: E402
-from courtwatch.sql import query  # noqa: E402
+from courtwatch.sql import register  # noqa: E402
 from schemas import SOURCES  # noqa: E402
 
 COURTWATCH = str(Path(sys.executable).parent / "courtwatch")
@@ -57,7 +57,7 @@ def generated(landing: Path, profile: str, start: date, days: int, seed: int) ->
     return (t["profile"], t["start"], t["days"], t["seed"]) == (profile, start.isoformat(), days, seed)
 
 
-def move_day(landing: Path, day: str, src: Path, dst: Path) -> None:
+def move_day(day: str, src: Path, dst: Path) -> None:
     """Move every {source}/{court}/{day} directory from under `src` to under `dst`."""
     for d in sorted(src.glob(f"*/*/{day}")):
         target = dst / d.relative_to(src)
@@ -65,7 +65,7 @@ def move_day(landing: Path, day: str, src: Path, dst: Path) -> None:
         d.rename(target)
 
 
-def timed_run(conf: str, landing: Path, warehouse: Path, log: Path) -> tuple[float, dict, str]:
+def timed_run(conf: str, landing: Path, warehouse: Path, log: Path) -> tuple[float, dict]:
     t = time.time()
     done = subprocess.run([COURTWATCH, "--conf", conf, "run", "--landing", str(landing), "--warehouse", str(warehouse)],
                           capture_output=True, text=True)
@@ -75,7 +75,7 @@ def timed_run(conf: str, landing: Path, warehouse: Path, log: Path) -> tuple[flo
         raise SystemExit(done.stderr[-4000:])
     # the pipeline logs each phase's end as "<phase> done in <seconds since the run began>"
     phases = {m[0]: float(m[1]) for m in re.findall(r"courtwatch (\w+) done in ([\d.]+)s", done.stderr)}
-    return seconds, phases, done.stdout
+    return seconds, phases
 
 
 def count_records(spark, wh: str) -> dict:
@@ -104,23 +104,23 @@ def main() -> int:
         t = time.time()
         generate(args.profile, str(landing), start, args.days + 1, seed=args.seed)
         gen_s = time.time() - t
-    move_day(landing, yesterday.isoformat(), landing, held)
+    move_day(yesterday.isoformat(), landing, held)
     shutil.rmtree(wh, ignore_errors=True)
     try:
-        full_s, full_phases, _ = timed_run(args.conf, landing, wh, work / "full-build.log")
+        full_s, full_phases = timed_run(args.conf, landing, wh, work / "full-build.log")
     finally:
-        move_day(landing, yesterday.isoformat(), held, landing)
+        move_day(yesterday.isoformat(), held, landing)
     profile = load_profile(args.conf)
     spark = spark_session(profile, "courtwatch-benchmark")
     size = count_records(spark, str(wh))
-    inc_s, inc_phases, _ = timed_run(args.conf, landing, wh, work / "incremental.log")
+    inc_s, inc_phases = timed_run(args.conf, landing, wh, work / "incremental.log")
     after = count_records(spark, str(wh))
     day = {k: after[k] - size[k] for k in (*SOURCES, "batches")}
     queries = {}
+    register(spark, str(wh))  # the tables by name, as the SQL endpoint serves them
     for name, sql in QUERIES.items():
-        query(spark, str(wh), "SELECT 1").collect()  # registers the tables
         t = time.time()
-        rows = len(query(spark, str(wh), sql).collect())
+        rows = len(spark.sql(sql).collect())
         queries[name] = {"seconds": round(time.time() - t, 1), "rows": rows}
     commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True,
                             cwd=ROOT).stdout.strip()
