@@ -20,14 +20,14 @@ def read(spark: SparkSession, path: str, schema=None) -> DataFrame:
     return spark.createDataFrame([], schema)
 
 
-def create_if_missing(spark: SparkSession, path: str, schema, partition_by=(), cdf=False) -> None:
+def create_if_missing(spark: SparkSession, path: str, schema, partition_by=(), properties: dict | None = None) -> None:
     if exists(spark, path):
         return
     builder = DeltaTable.createIfNotExists(spark).location(path).addColumns(schema)
     if partition_by:
         builder = builder.partitionedBy(*partition_by)
-    if cdf:
-        builder = builder.property("delta.enableChangeDataFeed", "true")
+    for key, value in (properties or {}).items():
+        builder = builder.property(key, value)
     builder.execute()
 
 

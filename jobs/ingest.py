@@ -170,6 +170,7 @@ def ingest(spark: SparkSession, landing_root: str, warehouse: str, hash_key: byt
            lookback_days: int | None = LOOKBACK_DAYS) -> IngestResult:
     """Land the waiting batches (of the given sources and courts: all by default)
     dated within the lookback (listing_dates; None: at any date)."""
+    suites.preload()
     courts = update_registry(spark, landing_root, warehouse)
     ledger_path = tables.table_path(warehouse, tables.BATCHES)
     ledger = delta_io.read(spark, ledger_path, LEDGER)
@@ -215,20 +216,23 @@ def _ingest_source(spark, source, lines, courts, warehouse, hash_key, run_id, re
     checked = records.check_records(
         lines.withColumnRenamed("court_id", "batch_court_id"), c, courts
     ).withColumnRenamed("batch_court_id", "batch_court").cache()
-    n_lines = checked.count()
-    if n_lines == 0:
+    counts = checked.agg(F.count("*").alias("lines"), F.count_if(F.size("rules") > 0).alias("bad")).first()
+    if counts["lines"] == 0:
         checked.unpersist()
         return
-    bad = checked.where(F.size("rules") > 0)
-    quarantine = bad.select(F.lit(source).alias("source"), F.col("batch_court").alias("court_id"), "batch_id",
-                            "business_date", F.col("line_no").cast("int"), "record",
-                            F.col("rules")[0].alias("rule"), "rules",
-                            F.col("ingested_at").alias("quarantined_at"), "_run_id")
-    _append(spark, quarantine, QUARANTINE, tables.table_path(warehouse, tables.QUARANTINE))
+    quarantine_path = tables.table_path(warehouse, tables.QUARANTINE)
+    if counts["bad"]:
+        bad = checked.where(F.size("rules") > 0).select(
+            F.lit(source).alias("source"), F.col("batch_court").alias("court_id"), "batch_id", "business_date",
+            F.col("line_no").cast("int"), "record", F.col("rules")[0].alias("rule"), "rules",
+            F.col("ingested_at").alias("quarantined_at"), "_run_id")
+        _append(spark, bad, QUARANTINE, quarantine_path)
+    else:  # no commit for nothing; the table still exists for its readers from the first run
+        delta_io.create_if_missing(spark, quarantine_path, QUARANTINE)
     valid = silver.to_silver_rows(checked.where(F.size("rules") == 0), c, hash_key).cache()
     suites.validate_and_store(spark, valid, c, warehouse, run_id)
     silver.merge(spark, tables.table_path(warehouse, tables.SILVER, source=source), valid, c)
-    result.accepted_records[source] = n_lines
-    result.quarantined[source] = bad.count()
+    result.accepted_records[source] = counts["lines"]
+    result.quarantined[source] = counts["bad"]
     valid.unpersist()
     checked.unpersist()

@@ -58,12 +58,14 @@ def period_rows(daily: DataFrame, spans: DataFrame, first_day: date, as_of: date
     """Wide rows (court_id, period, period_start, days, one column per measure) for
     the days and months of each court's span.
 
-    `spans` has (court_id, window_start): recompute from that day, the first of a month.
-    `daily` has the daily measures of those courts, all dates (stocks need their past).
+    `spans` has (court_id, window_start, emit_from): recompute from window_start, the
+    first of a month, and give day rows from emit_from on (the days before it did
+    not change; their month's row did). `daily` has the daily measures of those
+    courts, all dates (stocks need their past).
     """
     cat = catalog()
     flows, stocks = cat.flow_names, cat.stock_names
-    grid = spans.select("court_id", F.explode(F.sequence("window_start", F.lit(as_of))).alias("date"))
+    grid = spans.select("court_id", "emit_from", F.explode(F.sequence("window_start", F.lit(as_of))).alias("date"))
     in_window = daily.join(spans, "court_id").where(
         (F.col("date") >= F.col("window_start")) & (F.col("date") <= F.lit(as_of)))
     wide = in_window.groupBy("court_id", "date").pivot("measure", flows + stocks).agg(F.sum("value"))
@@ -78,7 +80,7 @@ def period_rows(daily: DataFrame, spans: DataFrame, first_day: date, as_of: date
         days = days.withColumn(f"{s}_start", F.col(f"{s}_end") - F.col(s))
     days = days.withColumn("month", F.trunc("date", "month"))
 
-    day_rows = days.where(F.col("date") >= F.lit(first_day)).select(
+    day_rows = days.where((F.col("date") >= F.lit(first_day)) & (F.col("date") >= F.col("emit_from"))).select(
         "court_id", F.lit("day").alias("period"), F.col("date").alias("period_start"), F.lit(1).alias("days"),
         *flows, *[f"{s}_end" for s in stocks], *[f"{s}_start" for s in stocks])
     m = Window.partitionBy("court_id", "month")
@@ -144,22 +146,25 @@ def refresh(spark: SparkSession, warehouse: str, as_of: date | None = None, full
     full = (full_refresh or done is None or done["first_business_date"] != meta["first_business_date"]
             or done["courts_version"] != courts_version or date.fromisoformat(done["as_of"]) > as_of)
     if full:
-        spans = courts.select("court_id", F.lit(grid_start).alias("window_start"))
+        spans = courts.select("court_id", F.lit(grid_start).alias("window_start"), F.lit(grid_start).alias("emit_from"))
         rows = metric_rows(period_rows(daily, spans, first_bd, as_of), ["court_id", "period", "period_start"])
         _overwrite(spark, court_path, rows, meta, ["period"])
     else:
         spans = _changed_spans(spark, courts, daily_path, done, daily_version, as_of, grid_start)
-        if spans is not None:
+        if spans:
+            since = min(r["window_start"] for r in spans)
+            spans = spark.createDataFrame(spans, "court_id string, window_start date, emit_from date")
             rows = metric_rows(period_rows(daily.join(spans.select("court_id"), "court_id"), spans, first_bd, as_of),
                                ["court_id", "period", "period_start"])
-            since = spans.agg(F.min("window_start")).first()[0]
             _merge(spark, court_path, rows, ["court_id", "period", "period_start", "metric_id"], meta, since)
     _refresh_regions(spark, warehouse, courts, full)
     return as_of
 
 
-def _changed_spans(spark, courts, daily_path, done, daily_version, as_of, grid_start) -> DataFrame | None:
-    """(court_id, window_start) of the courts whose gold rows are out of date."""
+def _changed_spans(spark, courts, daily_path, done, daily_version, as_of, grid_start) -> list:
+    """(court_id, window_start, emit_from) of the courts whose gold rows are out of date:
+    from the first of the month of their earliest change, and that change's day.
+    A few thousand rows at most (one per court), so collected once."""
     parts = []
     if daily_version > done[GOLD_WATERMARK]:
         changed = (spark.read.format("delta").option("readChangeFeed", "true")
@@ -170,14 +175,15 @@ def _changed_spans(spark, courts, daily_path, done, daily_version, as_of, grid_s
     if as_of > old_as_of:
         parts.append(courts.select("court_id", F.lit(old_as_of + timedelta(days=1)).alias("from")))
     if not parts:
-        return None
+        return []
     spans = parts[0]
     for p in parts[1:]:
         spans = spans.unionByName(p)
     spans = (spans.join(courts.select("court_id"), "court_id").where(F.col("from") <= F.lit(as_of))
              .groupBy("court_id").agg(F.min("from").alias("from"))
-             .select("court_id", F.greatest(F.trunc("from", "month"), F.lit(grid_start)).alias("window_start")))
-    return spans if spans.limit(1).count() else None
+             .select("court_id", F.greatest(F.trunc("from", "month"), F.lit(grid_start)).alias("window_start"),
+                     F.greatest("from", F.lit(grid_start)).alias("emit_from")))
+    return spans.collect()
 
 
 def region_rows(court_rows: DataFrame, courts: DataFrame) -> DataFrame:

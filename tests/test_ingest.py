@@ -152,7 +152,7 @@ def test_no_new_batches_changes_nothing(spark, scenario):
 
     wh = scenario["wh"]
     names = ["silver/cases", "silver/hotline", "silver/mediation", "ops/batches", "ops/quarantine",
-             "bronze/cases", "gold/court_metrics", "gold/region_metrics", "work/daily_measures"]
+             "bronze/cases", "gold/court_metrics", "gold/region_metrics", "work/daily_measures", "silver/courts"]
     before = {n: delta_io.version(spark, f"{wh}/{n}") for n in names}
     result = scenario["run"]()
     assert result.ingest.deliveries == []
@@ -206,3 +206,19 @@ def test_a_straggler_older_than_the_lookback_waits_for_a_rescan(spark, tmp_path)
     rescan = ingest(spark, str(land.root), wh, TEST_KEY, "r3", lookback_days=None)
     assert [(d.court_id, d.status) for d in rescan.deliveries] == [("B110002", "accepted")]
     assert {r["case_id"] for r in table(spark, wh, "silver/cases").collect()} == {"A1", "A2", "A3"}
+
+
+def test_the_registry_is_rewritten_only_when_it_changes(spark, tmp_path):
+    from jobs import delta_io
+    from jobs.ingest import update_registry
+
+    land, wh = L.Landing(tmp_path / "landing"), str(tmp_path / "warehouse")
+    update_registry(spark, str(land.root), wh)
+    first = delta_io.version(spark, f"{wh}/silver/courts")
+    update_registry(spark, str(land.root), wh)
+    assert delta_io.version(spark, f"{wh}/silver/courts") == first
+    renamed = [(c, f"{name}（新）" if c == "B110002" else name, *rest) for c, name, *rest in L.REGISTRY]
+    L.Landing(tmp_path / "landing", registry=renamed)  # the centre sends a new courts.csv
+    courts = update_registry(spark, str(land.root), wh)
+    assert delta_io.version(spark, f"{wh}/silver/courts") == first + 1
+    assert {r["court_id"]: r["name"] for r in courts.collect()}["B110002"] == "北京市西城区人民法院（新）"
