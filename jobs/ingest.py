@@ -170,13 +170,14 @@ def ingest(spark: SparkSession, landing_root: str, warehouse: str, hash_key: byt
            lookback_days: int | None = LOOKBACK_DAYS) -> IngestResult:
     """Land the waiting batches (of the given sources and courts: all by default)
     dated within the lookback (listing_dates; None: at any date)."""
-    suites.preload()
     courts = update_registry(spark, landing_root, warehouse)
     ledger_path = tables.table_path(warehouse, tables.BATCHES)
     ledger = delta_io.read(spark, ledger_path, LEDGER)
     t = time.time()
     found = new_deliveries(spark, landing_root, ledger, lookback_days, sources, court_ids)
     log.info("found %d new deliveries in %.1fs", len(found), time.time() - t)
+    if found:
+        suites.preload()  # after the listing, which is Python too: judging mostly waits on Spark
     judged, read = landing.judge(spark, found, accepted_before(spark, ledger, found))
     result = IngestResult(judged)
     log.info("judged them in %.1fs", time.time() - t)

@@ -116,9 +116,9 @@ def _run(df: DataFrame, contract: Contract, partial_unexpected_count: int) -> li
 
 
 def preload() -> threading.Thread:
-    """Import Great Expectations in the background (~8 s of imports): a run
-    starts this first and needs the library only after listing and judging,
-    during which the driver mostly waits on Spark."""
+    """Import Great Expectations in the background (~8 s of imports). Ingestion
+    starts this before judging the batches, during which the driver mostly waits
+    on Spark, and needs the library only after."""
     loading = threading.Thread(target=importlib.import_module, args=("great_expectations",), daemon=True)
     loading.start()
     return loading
