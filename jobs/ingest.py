@@ -193,7 +193,8 @@ def ingest(spark: SparkSession, landing_root: str, warehouse: str, hash_key: byt
                 .withColumn("_run_id", F.lit(run_id))
             for source in sources or SOURCES:
                 t = time.time()
-                _ingest_source(spark, source, lines.where(F.col("source") == source), courts,
+                n_lines = sum(d.record_count for d in taken if d.source == source)  # judged: the file's lines
+                _ingest_source(spark, source, lines.where(F.col("source") == source), n_lines, courts,
                                warehouse, hash_key, run_id, result)
                 log.info("%s landed in bronze, quarantine and silver in %.1fs", source, time.time() - t)
     finally:
@@ -208,21 +209,24 @@ def ingest(spark: SparkSession, landing_root: str, warehouse: str, hash_key: byt
     return result
 
 
-def _ingest_source(spark, source, lines, courts, warehouse, hash_key, run_id, result) -> None:
+def _ingest_source(spark, source, lines, n_lines, courts, warehouse, hash_key, run_id, result) -> None:
     c = contract(source)
+    bronze_path = tables.table_path(warehouse, tables.BRONZE, source=source)
+    if n_lines == 0:
+        delta_io.create_if_missing(spark, bronze_path, BRONZE, partition_by=("business_date",))
+        return
     bronze = lines.select(F.col("data_path").alias("source_file"), "batch_id", "court_id", "business_date",
                           F.col("line_no").cast("int"), "record", "ingested_at", "_run_id")
-    _append(spark, bronze, BRONZE, tables.table_path(warehouse, tables.BRONZE, source=source),
-            partition_by=("business_date",))
+    _append(spark, bronze, BRONZE, bronze_path, partition_by=("business_date",))
     checked = records.check_records(
         lines.withColumnRenamed("court_id", "batch_court_id"), c, courts
-    ).withColumnRenamed("batch_court_id", "batch_court").cache()
-    counts = checked.agg(F.count("*").alias("lines"), F.count_if(F.size("rules") > 0).alias("bad")).first()
-    if counts["lines"] == 0:
-        checked.unpersist()
-        return
+    ).withColumnRenamed("batch_court_id", "batch_court")
+    # Only the valid rows are kept in memory (narrow: silver's columns); the few
+    # invalid ones are checked again to quarantine them, should there be any.
+    valid = silver.to_silver_rows(checked.where(F.size("rules") == 0), c, hash_key).cache()
+    n_bad = n_lines - valid.count()
     quarantine_path = tables.table_path(warehouse, tables.QUARANTINE)
-    if counts["bad"]:
+    if n_bad:
         bad = checked.where(F.size("rules") > 0).select(
             F.lit(source).alias("source"), F.col("batch_court").alias("court_id"), "batch_id", "business_date",
             F.col("line_no").cast("int"), "record", F.col("rules")[0].alias("rule"), "rules",
@@ -230,10 +234,8 @@ def _ingest_source(spark, source, lines, courts, warehouse, hash_key, run_id, re
         _append(spark, bad, QUARANTINE, quarantine_path)
     else:  # no commit for nothing; the table still exists for its readers from the first run
         delta_io.create_if_missing(spark, quarantine_path, QUARANTINE)
-    valid = silver.to_silver_rows(checked.where(F.size("rules") == 0), c, hash_key).cache()
     suites.validate_and_store(spark, valid, c, warehouse, run_id)
     silver.merge(spark, tables.table_path(warehouse, tables.SILVER, source=source), valid, c)
-    result.accepted_records[source] = counts["lines"]
-    result.quarantined[source] = counts["bad"]
+    result.accepted_records[source] = n_lines
+    result.quarantined[source] = n_bad
     valid.unpersist()
-    checked.unpersist()
