@@ -165,12 +165,13 @@ def test_headless_chromium_renders_every_dashboard(stack, tmp_path):
             n_charts = sum(1 for v in spec["position"].values() if isinstance(v, dict) and v.get("type") == "CHART")
             browser.get(f"{stack['base']}/superset/dashboard/{slug}/")
             # rendered: nothing is still loading and every chart holds its canvas, svg or table (a plain
-            # number: its text)
-            WebDriverWait(browser, 180).until(lambda b: b.execute_script(
+            # number: its text). An upper bound, not a timing: late in the suite, on 2 cores, one dashboard's
+            # queries through the SQL endpoint once took over 180 s.
+            WebDriverWait(browser, 360).until(lambda b: b.execute_script(
                 "const c = document.querySelectorAll('.chart-container');"
                 "return c.length === arguments[0] && !document.querySelector('.loading') &&"
                 " Array.from(c).every(e => e.querySelector('canvas, svg, table') || /\\d/.test(e.innerText));",
-                n_charts))
+                n_charts), message=f"dashboard {slug} did not render all {n_charts} charts")
             shot = tmp_path / f"{slug}.png"
             browser.save_screenshot(str(shot))
             assert browser.title == spec["dashboard_title"], (slug, browser.title)
