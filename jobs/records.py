@@ -26,8 +26,9 @@ def _kind(name: str) -> str:
     return f"_kind_{name}"
 
 
-def _raw(name: str) -> Column:
-    return F.col(f"_raw_{name}")
+def _raw(name: str) -> str:
+    """The column holding a field's value, taken out of the record once."""
+    return f"_raw_{name}"
 
 
 def _present(name: str) -> Column:
@@ -36,7 +37,7 @@ def _present(name: str) -> Column:
 
 
 def _as(name: str, spark_type: str) -> Column:
-    return F.expr(f"try_variant_get(`_raw_{name}`, '$', '{spark_type}')")
+    return F.expr(f"try_variant_get(`{_raw(name)}`, '$', '{spark_type}')")
 
 
 def typed_value(f: Field) -> Column:
@@ -107,9 +108,9 @@ def check_records(lines: DataFrame, contract: Contract, registry: DataFrame) -> 
     parsed = lines.withColumn("_v", F.expr("try_parse_json(record)"))
     # Each field's value and JSON type are taken out of the record once; the
     # typed value and every rule read them from there (a third of the cost).
-    raw = parsed.select("*", *[F.expr(f"variant_get(_v, '$.{f.name}')").alias(f"_raw_{f.name}")
+    raw = parsed.select("*", *[F.expr(f"variant_get(_v, '$.{f.name}')").alias(_raw(f.name))
                                for f in contract.fields])
-    kinds = raw.select("*", *[F.schema_of_variant(_raw(f.name)).alias(_kind(f.name)) for f in contract.fields])
+    kinds = raw.select("*", *[F.schema_of_variant(F.col(_raw(f.name))).alias(_kind(f.name)) for f in contract.fields])
     typed = kinds.select("*", *[typed_value(f).alias(f.name) for f in contract.fields])
     known = registry.select(F.col("court_id").alias("_known_court"))
     typed = typed.join(F.broadcast(known), typed["court_id"] == known["_known_court"], "left")
@@ -118,5 +119,5 @@ def check_records(lines: DataFrame, contract: Contract, registry: DataFrame) -> 
         ("court_unknown", F.col("court_id").isNotNull() & F.col("_known_court").isNull()),
     ]
     broken = F.array(*[F.when(F.coalesce(cond, F.lit(False)), F.lit(rule)) for rule, cond in checks])
-    helpers = ["_v", "_known_court"] + [c for f in contract.fields for c in (f"_raw_{f.name}", _kind(f.name))]
+    helpers = ["_v", "_known_court"] + [c for f in contract.fields for c in (_raw(f.name), _kind(f.name))]
     return typed.withColumn("rules", F.filter(broken, lambda r: r.isNotNull())).drop(*helpers)
