@@ -115,13 +115,11 @@ def _run(df: DataFrame, contract: Contract, partial_unexpected_count: int) -> li
     return definition.run(batch_parameters={"dataframe": df}, result_format=fmt).results
 
 
-def preload() -> threading.Thread:
+def preload() -> None:
     """Import Great Expectations in the background (~8 s of imports). Ingestion
     starts this before judging the batches, during which the driver mostly waits
     on Spark, and needs the library only after."""
-    loading = threading.Thread(target=importlib.import_module, args=("great_expectations",), daemon=True)
-    loading.start()
-    return loading
+    threading.Thread(target=importlib.import_module, args=("great_expectations",), daemon=True).start()
 
 
 def validate_and_store(spark: SparkSession, df: DataFrame, contract: Contract, warehouse: str, run_id: str) -> list[dict]:
