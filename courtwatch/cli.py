@@ -221,7 +221,7 @@ def main(argv: list[str] | None = None) -> int:
     sub = parser.add_subparsers(dest="verb", required=True)
 
     g = sub.add_parser("generate", help="write a demo landing zone (registry and daily batches)")
-    g.add_argument("--profile", default="small", help="tiny, small or national (conf/generate.yaml)")
+    g.add_argument("--profile", default="small", help="tiny, small, national or national-target (conf/generate.yaml)")
     g.add_argument("--landing", help="landing root (default: the profile's)")
     g.add_argument("--start", type=_date, default=date(2026, 9, 1))
     g.add_argument("--days", type=int, default=60)
