@@ -222,3 +222,19 @@ def test_the_registry_is_rewritten_only_when_it_changes(spark, tmp_path):
     courts = update_registry(spark, str(land.root), wh)
     assert delta_io.version(spark, f"{wh}/silver/courts") == first + 1
     assert {r["court_id"]: r["name"] for r in courts.collect()}["B110002"] == "北京市西城区人民法院（新）"
+
+
+def test_digests_on_the_driver_agree_with_spark(spark, tmp_path):
+    """Local files are hashed on the driver, object-store files by Spark: one verdict either way."""
+    import gzip
+
+    from jobs import landing
+    files = {"plain.jsonl": b'{"a": 1}\n', "empty.jsonl": b"", "whole.jsonl.gz": gzip.compress(b'{"a": 1}\n'),
+             "cut.jsonl.gz": gzip.compress(b'{"a": 1}\n' * 50)[:25], "not-gzip.jsonl.gz": b'{"a": 1}\n'}
+    for name, data in files.items():
+        (tmp_path / name).write_bytes(data)
+    paths = [f"file:{tmp_path / name}" for name in files]
+    on_driver, by_spark = landing._digests(spark, paths), landing._spark_digests(spark, paths)
+    assert on_driver == by_spark
+    assert [on_driver[p][1] for p in paths] == [True, True, True, False, False]
+    assert on_driver[paths[1]][0] == "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"
