@@ -69,7 +69,7 @@ def threshold(day_rows: DataFrame, cfg: dict) -> DataFrame:
             .rowsBetween(Window.unboundedPreceding, 0)
         mtd = (day_rows.where(F.col("metric_id") == metric)
                .withColumn("num", F.sum("numerator").over(m)).withColumn("den", F.sum("denominator").over(m))
-               .withColumn("value", F.col("num") / F.col("den")))
+               .withColumn("value", F.try_divide("num", "den")))
         breach = mtd.where((F.col("den") >= cfg["min_denominator"]) & (F.col("value") < rule["warning_below"]))
         critical = F.col("value") < rule["critical_below"]
         out.append(breach.select(
@@ -155,7 +155,7 @@ def anomaly(spark: SparkSession, day_rows: DataFrame, start: date, as_of: date, 
         ok = (F.col("base_days") >= cfg["min_baseline_days"] / 2) & (F.col("E") >= cfg["min_expected_count"])
         if cfg.get("skip_counts_in_festivals", True):
             ok = ok & (F.col("festive") == 0)
-        r = F.col("O") / F.col("E")
+        r = F.try_divide("O", "E")
         low, high = r <= cfg["count_ratio"], r >= 1 / cfg["count_ratio"]
         fired = counts.where(ok & (low | high) & (_g_poisson(F.col("O"), F.col("E")) >= cfg["g_threshold"]))
         crit = (r <= cfg["critical_count_ratio"]) | (r >= 1 / cfg["critical_count_ratio"])
@@ -172,8 +172,8 @@ def anomaly(spark: SparkSession, day_rows: DataFrame, start: date, as_of: date, 
                  .withColumn("base_days", F.count("numerator").over(baseline))
                  .withColumn("x", F.sum("numerator").over(pooled))
                  .withColumn("n", F.sum("denominator").over(pooled))
-                 .withColumn("p0", F.col("base_x") / F.col("base_n"))
-                 .withColumn("p", F.col("x") / F.col("n")))
+                 .withColumn("p0", F.try_divide("base_x", "base_n"))
+                 .withColumn("p", F.try_divide("x", "n")))
         worse_low, worse_high = _worse(ratio_ids)
         change = F.col("p") - F.col("p0")
         big = (F.abs(change) >= cfg["rate_change"]) | \

@@ -101,3 +101,22 @@ def test_rate_drop_is_caught_and_is_causal(spark):
     early = sorted(r["date"] for r in detectors.anomaly(spark, cut, START, START + timedelta(days=61),
                                                         CFG["anomaly"]).collect())
     assert early == [d for d in held if d <= START + timedelta(days=61)]
+
+
+def test_zero_denominators_hold_no_condition_and_raise_nothing(spark):
+    """Days without calls, and courts with no baseline, divide by zero. Spark's ANSI
+    mode raises on x / 0 wherever the division is evaluated, and whether generated
+    code skips it behind a filter is an optimisation, not a contract: with code
+    generation off (Spark's fallback for oversized generated code) every
+    projection is evaluated."""
+    quiet = _days(spark, "hotline_answer_rate", [0] * 40 + [5] * 40, [0] * 40 + [40] * 40)
+    empty_counts = _days(spark, "case_filed", [0] * 80, court="B2")
+    as_of = START + timedelta(days=79)
+    spark.conf.set("spark.sql.codegen.wholeStage", "false")
+    try:
+        assert _held(detectors.threshold(quiet, CFG["threshold"])) == [
+            ("hotline_answer_rate", d) for d in (START + timedelta(days=i) for i in range(40, 80))
+            if d.month > START.month]
+        assert detectors.anomaly(spark, quiet.unionByName(empty_counts), START, as_of, CFG["anomaly"]).count() == 0
+    finally:
+        spark.conf.unset("spark.sql.codegen.wholeStage")
