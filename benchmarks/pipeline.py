@@ -3,10 +3,11 @@
     .venv/bin/python benchmarks/pipeline.py --profile national --days 1
     .venv/bin/python benchmarks/pipeline.py --profile small --days 30
     .venv/bin/python benchmarks/pipeline.py --profile national-target --days 1 --seed 7 --repeat 3
+    .venv/bin/python benchmarks/pipeline.py --profile national-target --days 1 --seed 7 --until 2026-11-26
 
 Generates N+1 days of the profile (not timed; kept and reused when the same
-profile, dates and seed were generated before) ending yesterday, China time,
-so the incremental day is where a daily run finds it. The last day's
+profile, dates and seed were generated before) ending yesterday, China time
+(or on --until), so the incremental day is where a daily run finds it. The last day's
 directories are held back while the first N days are built, then put back for
 the incremental run. Both runs are `courtwatch run` in a process of its own:
 the wall time end to end, Spark start-up included. Appends a record (machine,
@@ -96,11 +97,14 @@ def main() -> int:
     p.add_argument("--repeat", type=int, default=1,
                    help="run the incremental day this many times, each on a copy of the same full build "
                         "(the record gives the median and the range: one run on a shared VM is one sample)")
+    p.add_argument("--until", type=date.fromisoformat,
+                   help="the incremental day, YYYY-MM-DD (default: yesterday, China time); "
+                        "the same date reuses the data generated before")
     p.add_argument("--conf", default="local")
     p.add_argument("--workdir", default=str(ROOT / "data" / "bench"))
     args = p.parse_args()
 
-    yesterday = datetime.now(ZoneInfo("Asia/Shanghai")).date() - timedelta(days=1)
+    yesterday = args.until or datetime.now(ZoneInfo("Asia/Shanghai")).date() - timedelta(days=1)
     start = yesterday - timedelta(days=args.days)
     work = Path(args.workdir) / f"{args.profile}-{args.days}d"
     landing, held, wh = work / "landing", work / "held-back", work / "warehouse"

@@ -65,7 +65,9 @@ def serve(profile: Profile, host: str, port: int) -> None:
     extra = {
         "spark.sql.catalogImplementation": "hive",
         "spark.sql.warehouse.dir": f"{metastore}/spark-warehouse",
-        "spark.driver.extraJavaOptions": f"-Dderby.system.home={metastore}",
+        # on top of the profile's own JVM options, not instead of them
+        "spark.driver.extraJavaOptions": " ".join(filter(None, (
+            profile.spark_conf.get("spark.driver.extraJavaOptions"), f"-Dderby.system.home={metastore}"))),
         "spark.hadoop.javax.jdo.option.ConnectionURL": f"jdbc:derby:;databaseName={metastore}/metastore_db;create=true",
         "spark.hadoop.hive.server2.thrift.port": str(port),
         "spark.hadoop.hive.server2.thrift.bind.host": host,
