@@ -265,12 +265,24 @@ def _file_digest(data: bytes, path: str) -> tuple[str, bool]:
     return hashlib.sha256(data).hexdigest(), not path.endswith(".gz") or _decompresses(data)
 
 
-def _local_digest(path: str) -> tuple[str, bool] | None:
+def _local_digest(path: str) -> tuple[str, bool]:
+    """_file_digest of a file on local disk, read in chunks: a court's file may be
+    larger than the driver's memory. A read error is the storage's, not the
+    court's: it fails the run (which a rerun retries) rather than reject the batch."""
+    local = _strip_scheme(path)
+    sha = hashlib.sha256()
+    with open(local, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            sha.update(chunk)
+    if not path.endswith(".gz"):
+        return sha.hexdigest(), True
     try:
-        data = Path(_strip_scheme(path)).read_bytes()
-    except OSError:
-        return None  # not readable: its digest matches nothing, so the batch is rejected
-    return _file_digest(data, path)
+        with gzip.open(local, "rb") as f:
+            while f.read(1 << 20):
+                pass
+        return sha.hexdigest(), True
+    except (EOFError, zlib.error, gzip.BadGzipFile):
+        return sha.hexdigest(), False
 
 
 def _digests(spark: SparkSession, paths: list[str]) -> dict[str, tuple[str, bool]]:
@@ -284,7 +296,7 @@ def _digests(spark: SparkSession, paths: list[str]) -> dict[str, tuple[str, bool
     """
     local = [p for p in paths if _is_local(p)]
     with ThreadPoolExecutor(max_workers=4) as pool:
-        found = {p: d for p, d in zip(local, pool.map(_local_digest, local)) if d is not None}
+        found = dict(zip(local, pool.map(_local_digest, local)))
     remote = [p for p in paths if not _is_local(p)]
     return {**found, **(_spark_digests(spark, remote) if remote else {})}
 

@@ -121,10 +121,11 @@ def test_a_broken_province_or_court_endpoint_fails_only_its_own_task(setup, spar
     gen2 = setup["root"] / "generated-2"
     generate("tiny", str(gen2), START, DAYS + 1, seed=5, write_from=day)
     _copy_batches(gen2, setup["landing"], setup["site"])
-    # A province's storage serves one file it cannot read whole: a 3 GiB data file
-    # (sparse, so it costs no disk) is more than Spark's binary reader takes.
+    # A province's storage fails to read one file: an I/O error (EIO), here from a
+    # link to /proc/self/mem, whose first page no process has mapped.
     broken = next((setup["landing"] / "cases").glob(f"B31*/{day}/*.jsonl*"))
-    os.truncate(broken, 3 * 1024 ** 3)
+    broken.unlink()
+    broken.symlink_to("/proc/self/mem")
     # and a second HTTP court whose endpoint is down
     profile = yaml.safe_load(setup["profile"].read_text())
     profile["pull"]["endpoints"].append({"court_id": "B310001", "url": "http://127.0.0.1:9/down"})
