@@ -9,7 +9,7 @@ PY := $(VENV)/bin/python
 export UV_CACHE_DIR ?= $(HOME)/.cache/uv
 export GX_ANALYTICS_ENABLED := false
 
-.PHONY: setup venv superset-venv browser secrets jars demo generate run up down airflow sql-server superset cluster cluster-down test lock clean
+.PHONY: setup venv superset-venv browser secrets jars demo generate run up down airflow sql-server superset cluster cluster-down test test-fast lock clean
 
 setup: venv superset-venv browser secrets jars
 
@@ -44,12 +44,12 @@ browser:
 # Secrets are generated here, never committed (.secrets/ is git-ignored):
 # the personal-data hashing key and Airflow's API secrets. Existing ones are kept.
 secrets: $(VENV)/.installed
-	$(PY) -c "from courtwatch.config import ensure_secrets; ensure_secrets()"
+	$(PY) -c "from courtwatch.settings import ensure_secrets; ensure_secrets()"
 
 # Spark fetches the Delta jars from Maven Central once, into .cache/ivy.
 jars: .cache/ivy/.fetched
 .cache/ivy/.fetched: | $(VENV)/.installed
-	$(PY) -c "from courtwatch.config import load_profile; from courtwatch.spark import spark_session; \
+	$(PY) -c "from courtwatch.settings import load_profile; from courtwatch.spark_session import spark_session; \
 	spark_session(load_profile('test'), 'courtwatch-setup').stop()"
 	touch $@
 
@@ -98,8 +98,12 @@ cluster: setup
 cluster-down:
 	$(VENV)/bin/courtwatch cluster down
 
+# Every tier (unit, integration, system: see tests/conftest.py); test-fast is the unit tier alone.
 test: setup
 	$(PY) -m pytest
+
+test-fast: venv
+	$(PY) -m pytest -m unit
 
 lock: | $(UV)
 	$(UV) pip compile --quiet --python-version 3.11 requirements/main.in -o requirements/main.lock

@@ -33,10 +33,10 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from courtwatch import machine_description  # noqa: E402
-from courtwatch.config import load_profile  # noqa: E402
-from courtwatch.generate.landing import generate  # noqa: E402
-from courtwatch.spark import spark_session  # noqa: E402
-from courtwatch.sql import register  # noqa: E402
+from courtwatch.settings import load_profile  # noqa: E402
+from courtwatch.spark_session import spark_session  # noqa: E402
+from courtwatch.sql_endpoint import register  # noqa: E402
+from testbed.generate.landing_zone import generate  # noqa: E402
 from schemas import SOURCES  # noqa: E402
 
 COURTWATCH = str(Path(sys.executable).parent / "courtwatch")
@@ -77,8 +77,12 @@ def timed_run(conf: str, landing: Path, warehouse: Path, log: Path) -> tuple[flo
     log.write_text(done.stderr)  # the run's own log, for a closer look at its phases
     if done.returncode:
         raise SystemExit(done.stderr[-4000:])
-    # the pipeline logs each phase's end as "<phase> done in <seconds since the run began>"
-    phases = {m[0]: float(m[1]) for m in re.findall(r"courtwatch (\w+) done in ([\d.]+)s", done.stderr)}
+    # the pipeline logs each step's end as "run: <step> <seconds the step took>s" (courtwatch/progress.py);
+    # the record gives them cumulative, since the run began
+    phases, elapsed = {}, 0.0
+    for step, took in re.findall(r"courtwatch run: (\w+) ([\d.]+)s", done.stderr):
+        elapsed += float(took)
+        phases[step] = round(elapsed, 1)
     return seconds, phases
 
 

@@ -8,7 +8,8 @@ import time
 from datetime import date
 from pathlib import Path
 
-from courtwatch.config import load_profile
+from courtwatch.progress import Progress
+from courtwatch.settings import SettingsError, load_profile
 
 
 def _location(arg: str | None, default: str) -> str:
@@ -19,41 +20,34 @@ def _location(arg: str | None, default: str) -> str:
     return arg.rstrip("/") if "://" in arg else str(Path(arg).resolve())
 
 
-def _lookback(profile, args) -> int | None:
-    """Days of business-date directories ingestion looks in; None (--rescan): all of them."""
-    from jobs.ingest import LOOKBACK_DAYS
-
-    return None if args.rescan else int((profile.raw.get("ingest") or {}).get("lookback_days", LOOKBACK_DAYS))
-
-
 def _date(s: str) -> date:
     return date.fromisoformat(s)
 
 
 def cmd_generate(args) -> int:
-    from courtwatch.generate.landing import generate
+    from testbed.generate.landing_zone import generate
 
     profile = load_profile(args.conf)
     landing = _location(args.landing, profile.landing)
     t = time.time()
-    truth = generate(args.profile, landing, args.start, args.days, seed=args.seed, incidents=args.incidents,
-                     fault_share=args.faults, write_from=args.write_from)
+    with Progress("generate") as progress:
+        truth = generate(args.profile, landing, args.start, args.days, seed=args.seed, incidents=args.incidents,
+                         fault_share=args.faults, write_from=args.write_from, track=progress.track)
     print(f"wrote {args.days} days of the {args.profile} profile to {landing} in {time.time() - t:.1f}s: "
           f"{len(truth['incidents'])} incidents, {len(truth['faults'])} faults (ground truth in _truth/truth.json)")
     return 0
 
 
 def cmd_run(args) -> int:
-    from courtwatch.spark import spark_session
-    from jobs.pipeline import run
+    from courtwatch import pipeline
+    from courtwatch.spark_session import spark_session
 
     profile = load_profile(args.conf)
-    spark = spark_session(profile)
     t = time.time()
-    result = run(spark, _location(args.landing, profile.landing), _location(args.warehouse, profile.warehouse),
-                 profile.hash_key(), as_of=args.as_of, full_refresh=args.full_refresh,
-                 lookback_days=_lookback(profile, args))
-    print(result.summary())
+    ctx = pipeline.RunContext.of(spark_session(profile), profile, rescan=args.rescan, as_of=args.as_of,
+                                 full_refresh=args.full_refresh, landing=_location(args.landing, profile.landing),
+                                 warehouse=_location(args.warehouse, profile.warehouse))
+    print(pipeline.run(ctx).summary())
     print(f"done in {time.time() - t:.1f}s")
     return 0
 
@@ -61,20 +55,20 @@ def cmd_run(args) -> int:
 def cmd_evaluate(args) -> int:
     import json
 
-    from courtwatch.evaluate import evaluate, summarise
-    from courtwatch.spark import spark_session
+    from courtwatch.spark_session import spark_session
+    from testbed.evaluation import evaluate, summarise
 
     profile = load_profile(args.conf)
     spark = spark_session(profile)
     methods = args.methods.split(",")
     seeds = [int(s) for s in args.seeds.split(",")]
-    results = evaluate(spark, profile.hash_key(), args.profile, args.start, args.days, args.incidents, seeds,
+    results = evaluate(spark, profile, args.profile, args.start, args.days, args.incidents, seeds,
                        methods, args.workdir, rescore=args.rescore)
     results["summary"] = summarise(results, methods)
     print(json.dumps(results["summary"], indent=1))
     if args.out:
         from courtwatch import machine_description
-        from courtwatch.evaluate import markdown
+        from testbed.evaluation import markdown
 
         out = Path(args.out)
         out.write_text(json.dumps(results, indent=1, ensure_ascii=False, default=str))
@@ -84,8 +78,8 @@ def cmd_evaluate(args) -> int:
 
 
 def cmd_silence(args) -> int:
-    from courtwatch.spark import spark_session
-    from jobs.notify import add_silence
+    from courtwatch.spark_session import spark_session
+    from jobs.alerts.notify import add_silence
 
     profile = load_profile(args.conf)
     add_silence(spark_session(profile), _location(args.warehouse, profile.warehouse), args.court, args.rule, args.until,
@@ -95,59 +89,48 @@ def cmd_silence(args) -> int:
 
 
 def cmd_step(args) -> int:
-    """One step of `courtwatch run`, as the Airflow DAG submits it."""
+    """One step of `courtwatch run`, as the Airflow DAG submits it (or the DAG's helpers:
+    `waiting`, the groups ingestion is mapped over, and `maintain`)."""
     import json
     from datetime import datetime
 
-    from courtwatch.spark import spark_session
-    from jobs import pipeline
+    from courtwatch import pipeline
+    from courtwatch.spark_session import spark_session
 
     profile = load_profile(args.conf)
     spark = spark_session(profile, f"courtwatch-{args.step}")
-    landing, warehouse = profile.landing, profile.warehouse
+    if args.step == "maintain":
+        from jobs.ops.maintenance import maintain
+
+        hours = profile.maintenance.retention_hours
+        done = maintain(spark, profile.warehouse, hours)
+        print(f"{len(done)} tables compacted and vacuumed (retention {hours} h): " +
+              ", ".join(f"{d['table']} -{d['files_removed']}+{d['files_added']} files" for d in done))
+        return 0
+    ctx = pipeline.RunContext.of(spark, profile, rescan=args.rescan, until=args.until, full_refresh=args.full_refresh,
+                                 sources=args.sources.split(",") if args.sources else None,
+                                 courts=args.courts.split(",") if args.courts else None,
+                                 since=datetime.fromisoformat(args.since))
     if args.step == "waiting":
-        groups = pipeline.waiting_groups(spark, landing, warehouse, _lookback(profile, args))
-        text = json.dumps(groups, ensure_ascii=False)
+        text = json.dumps(pipeline.waiting_groups(ctx), ensure_ascii=False)
         if args.out:
             Path(args.out).parent.mkdir(parents=True, exist_ok=True)
             Path(args.out).write_text(text)
         print(text)
         return 0
-    if args.step == "ingest":
-        summary = pipeline.ingest_step(spark, landing, warehouse, profile.hash_key(),
-                                       args.sources.split(",") if args.sources else None,
-                                       args.courts.split(",") if args.courts else None, _lookback(profile, args))
-    elif args.step == "quality":
-        from quality.suites import gate
-
-        summary = gate(spark, warehouse, datetime.fromisoformat(args.since))
-    elif args.step == "metrics":
-        summary = pipeline.metrics_step(spark, warehouse, until=args.until, full_refresh=args.full_refresh)
-    elif args.step == "alerts":
-        summary = pipeline.alerts_step(spark, warehouse)
-    elif args.step == "notify":
-        summary = pipeline.notify_step(spark, warehouse)
-    else:
-        from jobs.maintenance import maintain
-
-        hours = int((profile.raw.get("maintenance") or {}).get("retention_hours", 720))
-        done = maintain(spark, warehouse, hours)
-        summary = f"{len(done)} tables compacted and vacuumed (retention {hours} h): " + \
-            ", ".join(f"{d['table']} -{d['files_removed']}+{d['files_added']} files" for d in done)
-    print(summary)
+    pipeline.run(ctx, (pipeline.step(args.step),))
     return 0
 
 
 def cmd_pull(args) -> int:
-    from courtwatch.pull import pull
+    from courtwatch.court_pull import pull
 
     profile = load_profile(args.conf)
-    endpoints = profile.raw.get("pull", {}).get("endpoints") or []
-    chosen = [e for e in endpoints if not args.court or e["court_id"] == args.court]
+    chosen = [e for e in profile.pull.endpoints if not args.court or e.court_id == args.court]
     if not chosen:
         print("no HTTP endpoints configured (the profile's pull.endpoints)")
     for e in chosen:
-        print(pull(profile.landing, e["court_id"], e["url"]).summary())
+        print(pull(profile.landing, e.court_id, e.url).summary())
     return 0
 
 
@@ -162,8 +145,8 @@ def cmd_airflow(args) -> int:
 
 
 def cmd_sql(args) -> int:
-    from courtwatch.spark import spark_session
-    from courtwatch.sql import query
+    from courtwatch.spark_session import spark_session
+    from courtwatch.sql_endpoint import query
 
     profile = load_profile(args.conf)
     df = query(spark_session(profile, "courtwatch-sql"), _location(args.warehouse, profile.warehouse), args.statement)
@@ -180,11 +163,29 @@ def cmd_sql(args) -> int:
 
 
 def cmd_sql_server(args) -> int:
-    from courtwatch.sql import serve
+    from courtwatch.sql_endpoint import serve
 
     profile = load_profile(args.conf)
-    sql_conf = profile.raw.get("sql") or {}
-    serve(profile, args.host or sql_conf.get("host", "127.0.0.1"), args.port or int(sql_conf.get("port", 10001)))
+    serve(profile, args.host or profile.sql.host, args.port or profile.sql.port)
+    return 0
+
+
+def cmd_tables(args) -> int:
+    """The warehouse's tables as declared in schemas/tables/: their list, one table's columns,
+    or the README's table section written anew."""
+    from schemas import warehouse
+
+    if args.readme:
+        readme = Path(__file__).resolve().parent.parent / "README.md"
+        readme.write_text(warehouse.readme_with_tables(readme.read_text()))
+        print(f"wrote the table list into {readme}")
+    elif args.name:
+        t = warehouse.table(args.name)
+        print(f"{t.name}: {t.description}\nkey: {', '.join(t.key) or '-'}")
+        for c in t.columns:
+            print(f"  {c.name:<28} {c.type:<14} {c.description}")
+    else:
+        print(warehouse.markdown())
     return 0
 
 
@@ -197,20 +198,22 @@ def cmd_dashboards(args) -> int:
 
 
 def cmd_superset(args) -> int:
-    from courtwatch import superset
+    from courtwatch import superset_service as superset
 
     profile = load_profile(args.conf)
     action = {"setup": superset.setup, "apply": superset.apply,
               "serve": superset.serve, "up": superset.up, "down": superset.down}[args.action]
-    action(profile)
+    said = action(profile)
+    if said:
+        print(said)
     return 0
 
 
 def cmd_cluster(args) -> int:
-    from courtwatch import cluster
+    from courtwatch import spark_cluster
 
     profile = load_profile(args.conf or "cluster")
-    cluster.up(profile) if args.action == "up" else cluster.down(profile)
+    spark_cluster.up(profile) if args.action == "up" else spark_cluster.down(profile)
     return 0
 
 
@@ -261,8 +264,11 @@ def main(argv: list[str] | None = None) -> int:
     s.add_argument("--warehouse")
     s.set_defaults(func=cmd_silence)
 
-    st = sub.add_parser("step", help="one step of `run` (what the Airflow DAG submits to Spark)")
-    st.add_argument("step", choices=["waiting", "ingest", "quality", "metrics", "alerts", "notify", "maintain"])
+    from courtwatch.pipeline import STEP_NAMES
+
+    st = sub.add_parser("step", help="one step of `run` (what the Airflow DAG submits to Spark), or the DAG's "
+                        "helpers: waiting (the groups ingestion is mapped over) and maintain")
+    st.add_argument("step", choices=[*STEP_NAMES, "waiting", "maintain"])
     st.add_argument("--out", help="waiting: write the groups of waiting batches here as JSON")
     st.add_argument("--sources", help="ingest: comma-separated sources (default: all)")
     st.add_argument("--courts", help="ingest: comma-separated court ids (default: all)")
@@ -295,6 +301,11 @@ def main(argv: list[str] | None = None) -> int:
     ss.add_argument("--port", type=int, help="port (default: the profile's sql.port, 10001)")
     ss.set_defaults(func=cmd_sql_server)
 
+    tb = sub.add_parser("tables", help="the warehouse's tables as declared in schemas/tables/ (NAME: its columns)")
+    tb.add_argument("name", nargs="?", help="a table, e.g. gold.alerts")
+    tb.add_argument("--readme", action="store_true", help="write the list into README.md's table section")
+    tb.set_defaults(func=cmd_tables)
+
     d = sub.add_parser("dashboards", help="rebuild dashboards/assets (Superset's import format) "
                        "from dashboards/*.yaml and the metric catalog")
     d.add_argument("action", choices=["build"])
@@ -313,7 +324,10 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(name)s %(message)s")
     logging.getLogger("courtwatch").setLevel(logging.INFO)
-    return args.func(args)
+    try:
+        return args.func(args)
+    except SettingsError as e:
+        parser.exit(2, f"courtwatch: bad setting\n{e}\n")
 
 
 if __name__ == "__main__":

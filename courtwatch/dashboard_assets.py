@@ -17,7 +17,7 @@ from pathlib import Path
 
 import yaml
 
-from jobs.catalog import catalog
+from schemas.metric_catalog import catalog
 
 DASHBOARDS_DIR = Path(__file__).resolve().parent.parent / "dashboards"
 ASSETS_DIR = DASHBOARDS_DIR / "assets"

@@ -17,36 +17,21 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 from courtwatch import ROOT
-from courtwatch.config import Profile, load_profile, resolve_location
-from courtwatch.spark import session_conf
+from courtwatch.settings import Profile, load_profile
+from courtwatch.spark_session import session_conf
 
 log = logging.getLogger("courtwatch")
 
 SPARK_CONN_ID = "courtwatch_spark"
-ENTRY_POINT = ROOT / "spark_app.py"
-DEFAULTS = {
-    "home": "data/airflow",
-    "schedule": "30 2 * * *",        # 02:30 China time, once the courts' nightly exports are in
-    "timezone": "Asia/Shanghai",
-    "start_date": "2026-09-01",
-    "catchup": False,
-    "retries": 2,
-    "retry_delay_minutes": 5,
-    "api_host": "127.0.0.1",
-    "api_port": 8080,
-}
-
-
-def settings(profile: Profile) -> dict:
-    return {**DEFAULTS, **(profile.raw.get("airflow") or {})}
+ENTRY_POINT = Path(__file__).resolve().parent / "spark_app.py"
 
 
 def airflow_home(profile: Profile) -> Path:
-    return Path(resolve_location(settings(profile)["home"]))
+    return Path(profile.airflow.home)
 
 
 def airflow_environment(profile: Profile) -> dict[str, str]:
-    s = settings(profile)
+    s = profile.airflow
     home = airflow_home(profile)
     home.mkdir(parents=True, exist_ok=True)
     env = {
@@ -55,10 +40,10 @@ def airflow_environment(profile: Profile) -> dict[str, str]:
         "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
         "AIRFLOW__CORE__EXECUTOR": "LocalExecutor",
         "AIRFLOW__CORE__PARALLELISM": "4",
-        "AIRFLOW__API__HOST": str(s["api_host"]),
-        "AIRFLOW__API__PORT": str(s["api_port"]),
-        "AIRFLOW__API__BASE_URL": f"http://{s['api_host']}:{s['api_port']}",
-        "AIRFLOW__CORE__EXECUTION_API_SERVER_URL": f"http://{s['api_host']}:{s['api_port']}/execution/",
+        "AIRFLOW__API__HOST": s.api_host,
+        "AIRFLOW__API__PORT": str(s.api_port),
+        "AIRFLOW__API__BASE_URL": f"http://{s.api_host}:{s.api_port}",
+        "AIRFLOW__CORE__EXECUTION_API_SERVER_URL": f"http://{s.api_host}:{s.api_port}/execution/",
         # the embedded default; production sets a PostgreSQL URL in the environment (README)
         "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": os.environ.get(
             "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN", f"sqlite:///{home / 'airflow.db'}"),

@@ -21,15 +21,16 @@ from datetime import timedelta
 
 import pendulum
 from airflow.providers.apache.spark.operators.spark_submit import SparkSubmitOperator
-from airflow.sdk import DAG, task
+from airflow.sdk import DAG, chain, task
 from airflow.timetables.trigger import CronTriggerTimetable
 
-from courtwatch import assets
-from courtwatch.orchestration import active_profile, airflow_home, settings, spark_submit_args, task_failed
+from courtwatch import airflow_assets as assets
+from courtwatch.orchestration import active_profile, airflow_home, spark_submit_args, task_failed
+from courtwatch.pipeline import STEP_NAMES
 
 profile = active_profile()
-cfg = settings(profile)
-tz = pendulum.timezone(cfg["timezone"])
+cfg = profile.airflow
+tz = pendulum.timezone(cfg.timezone)
 
 
 def business_date(dag_run) -> str:
@@ -38,19 +39,19 @@ def business_date(dag_run) -> str:
     return pendulum.instance(when).in_timezone(tz).subtract(days=1).to_date_string()
 
 
-def spark_step(task_id: str, step: str, *args: str, **kwargs) -> SparkSubmitOperator:
-    return SparkSubmitOperator(task_id=task_id, **spark_submit_args(profile, step, *args), **kwargs)
+def spark_step(step: str, *args: str, **kwargs) -> SparkSubmitOperator:
+    return SparkSubmitOperator(task_id=step, **spark_submit_args(profile, step, *args), **kwargs)
 
 
 with DAG(
     dag_id="courtwatch_daily",
-    schedule=CronTriggerTimetable(cfg["schedule"], timezone=tz),
-    start_date=pendulum.parse(str(cfg["start_date"]), tz=tz),
-    catchup=cfg["catchup"],
+    schedule=CronTriggerTimetable(cfg.schedule, timezone=tz),
+    start_date=pendulum.datetime(cfg.start_date.year, cfg.start_date.month, cfg.start_date.day, tz=tz),
+    catchup=cfg.catchup,
     max_active_runs=1,  # one writer at a time: runs of the warehouse are serial by design
     default_args={
-        "retries": cfg["retries"],
-        "retry_delay": timedelta(minutes=cfg["retry_delay_minutes"]),
+        "retries": cfg.retries,
+        "retry_delay": timedelta(minutes=cfg.retry_delay_minutes),
         "on_failure_callback": task_failed,
     },
     user_defined_macros={"business_date": business_date},
@@ -58,10 +59,10 @@ with DAG(
     tags=["courtwatch"],
 ) as dag:
 
-    @task(trigger_rule="all_done")
+    @task(task_id="pull_court", trigger_rule="all_done")
     def pull_court(endpoint: dict) -> str:
-        """Fetch one court's newly published batches into the landing zone."""
-        from courtwatch.pull import pull
+        """The pull step for one court: fetch its newly published batches into the landing zone."""
+        from courtwatch.court_pull import pull
 
         return pull(profile.landing, endpoint["court_id"], endpoint["url"]).summary()
 
@@ -75,22 +76,26 @@ with DAG(
                 for g in groups]
 
     waiting_file = str(airflow_home(profile) / "runs" / "{{ run_id | replace(':', '-') }}" / "waiting.json")
-    pulled = pull_court.expand(endpoint=(profile.raw.get("pull") or {}).get("endpoints") or [])
-    find_waiting = spark_step("find_waiting", "waiting", "--out", waiting_file, trigger_rule="all_done")
     groups = ingestion_groups(waiting_file)
-
     base = spark_submit_args(profile, "ingest")
     base.pop("application_args")
-    ingest = SparkSubmitOperator.partial(
-        task_id="ingest", max_active_tis_per_dagrun=1, outlets=assets.SILVER,
-        map_index_template="{{ task.application_args[-1] }}", **base,
-    ).expand(application_args=groups)
-
-    quality = spark_step("quality", "quality", "--since", "{{ dag_run.start_date.isoformat() }}",
-                         trigger_rule="all_done")
-    metrics = spark_step("metrics", "metrics", "--until", "{{ business_date(dag_run) }}", outlets=assets.GOLD)
-    alerts = spark_step("alerts", "alerts", outlets=[assets.ALERTS])
-    notify = spark_step("notify", "notify", outlets=[assets.DAY_CLOSED])
-
-    pulled >> find_waiting >> groups
-    ingest >> quality >> metrics >> alerts >> notify
+    # courtwatch/pipeline.py's steps, in its order: pull and ingest are mapped (over the
+    # courts that publish over HTTP, over the high courts with batches waiting), the rest
+    # are one task each.
+    tasks = {
+        "pull": pull_court.expand(endpoint=[e.model_dump() for e in profile.pull.endpoints]),
+        "ingest": SparkSubmitOperator.partial(
+            task_id="ingest", max_active_tis_per_dagrun=1, outlets=assets.SILVER,
+            map_index_template="{{ task.application_args[-1] }}", **base,
+        ).expand(application_args=groups),
+        "quality": spark_step("quality", "--since", "{{ dag_run.start_date.isoformat() }}", trigger_rule="all_done"),
+        "metrics": spark_step("metrics", "--until", "{{ business_date(dag_run) }}", outlets=assets.GOLD),
+        "alerts": spark_step("alerts", outlets=[assets.ALERTS]),
+        "notify": spark_step("notify", outlets=[assets.DAY_CLOSED]),
+    }
+    assert tuple(tasks) == STEP_NAMES, "the DAG maps every step of courtwatch/pipeline.py, in order"
+    # the groups ingestion is mapped over are found once every pull is done
+    find_waiting = SparkSubmitOperator(task_id="find_waiting", trigger_rule="all_done",
+                                       **spark_submit_args(profile, "waiting", "--out", waiting_file))
+    tasks["pull"] >> find_waiting >> groups
+    chain(*[tasks[name] for name in STEP_NAMES[1:]])

@@ -14,21 +14,21 @@ import pendulum
 from airflow.providers.apache.spark.operators.spark_submit import SparkSubmitOperator
 from airflow.sdk import DAG
 
-from courtwatch import assets
-from courtwatch.orchestration import active_profile, settings, spark_submit_args, task_failed
+from courtwatch import airflow_assets as assets
+from courtwatch.orchestration import active_profile, spark_submit_args, task_failed
 
 profile = active_profile()
-cfg = settings(profile)
+cfg = profile.airflow
 
 with DAG(
     dag_id="courtwatch_maintenance",
     schedule=[assets.DAY_CLOSED],
-    start_date=pendulum.parse(str(cfg["start_date"]), tz=cfg["timezone"]),
+    start_date=pendulum.datetime(cfg.start_date.year, cfg.start_date.month, cfg.start_date.day, tz=cfg.timezone),
     catchup=False,
     max_active_runs=1,
     default_args={
-        "retries": cfg["retries"],
-        "retry_delay": timedelta(minutes=cfg["retry_delay_minutes"]),
+        "retries": cfg.retries,
+        "retry_delay": timedelta(minutes=cfg.retry_delay_minutes),
         "on_failure_callback": task_failed,
     },
     doc_md=__doc__,

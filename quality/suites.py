@@ -14,27 +14,14 @@ import threading
 from datetime import datetime, timezone
 
 from pyspark.sql import DataFrame, SparkSession
-from pyspark.sql import types as T
 
-from courtwatch import tables
-from jobs import delta_io
 from schemas import Contract
+from schemas.warehouse import table
 
 os.environ.setdefault("GX_ANALYTICS_ENABLED", "false")
 
-RESULTS = T.StructType([
-    T.StructField("run_id", T.StringType()),
-    T.StructField("source", T.StringType()),
-    T.StructField("suite", T.StringType()),
-    T.StructField("expectation", T.StringType()),
-    T.StructField("column", T.StringType()),
-    T.StructField("success", T.BooleanType()),
-    T.StructField("element_count", T.LongType()),
-    T.StructField("unexpected_count", T.LongType()),
-    T.StructField("details", T.StringType()),
-    T.StructField("evaluated_at", T.TimestampType()),
-    T.StructField("_run_id", T.StringType()),
-])
+RESULTS = table("ops.quality_results")
+BATCHES = table("ops.batches")
 _ONE_AT_A_TIME = threading.Lock()
 
 
@@ -124,20 +111,16 @@ def preload() -> None:
 
 
 def create_results_table(spark: SparkSession, warehouse: str) -> None:
-    delta_io.create_if_missing(spark, tables.table_path(warehouse, tables.QUALITY), RESULTS)
+    RESULTS.create_if_missing(spark, warehouse)
 
 
 def validate_and_store(spark: SparkSession, df: DataFrame, contract: Contract, warehouse: str, run_id: str) -> list[dict]:
     with _ONE_AT_A_TIME:  # sources land side by side; a GE context is not known to be thread-safe
         rows = validate(df, contract)
     at = datetime.now(timezone.utc)
-    path = tables.table_path(warehouse, tables.QUALITY)
-    create_results_table(spark, warehouse)
-    spark.createDataFrame(
-        [(run_id, contract.source, f"silver_{contract.source}", r["expectation"], r["column"], r["success"],
-          r["element_count"], r["unexpected_count"], r["details"], at, run_id) for r in rows],
-        RESULTS,
-    ).write.format("delta").mode("append").save(path)
+    RESULTS.append_rows(
+        spark, [(run_id, contract.source, f"silver_{contract.source}", r["expectation"], r["column"], r["success"],
+                 r["element_count"], r["unexpected_count"], r["details"], at, run_id) for r in rows], warehouse)
     return rows
 
 
@@ -155,13 +138,9 @@ def gate(spark: SparkSession, warehouse: str, since: datetime) -> str:
     from pyspark.sql import functions as F
 
     since_col = F.lit(since).cast("timestamp")
-    ledger_path = tables.table_path(warehouse, tables.BATCHES)
-    statuses = {}
-    if delta_io.exists(spark, ledger_path):
-        statuses = {r["status"]: r["n"] for r in delta_io.read(spark, ledger_path)
-                    .where(F.col("ingested_at") >= since_col).groupBy("status").agg(F.count("*").alias("n")).collect()}
-    results = delta_io.read(spark, tables.table_path(warehouse, tables.QUALITY), RESULTS) \
-        .where(F.col("evaluated_at") >= since_col)
+    statuses = {r["status"]: r["n"] for r in BATCHES.read(spark, warehouse)
+                .where(F.col("ingested_at") >= since_col).groupBy("status").agg(F.count("*").alias("n")).collect()}
+    results = RESULTS.read(spark, warehouse).where(F.col("evaluated_at") >= since_col)
     failed = results.where(~F.col("success")).select("source", "expectation", "column", "unexpected_count").collect()
     summary = (f"batches since {since:%Y-%m-%d %H:%M} UTC: {statuses.get('accepted', 0)} accepted, "
                f"{statuses.get('duplicate', 0)} duplicate, {statuses.get('rejected', 0)} rejected; "

@@ -1,8 +1,11 @@
-"""The exchange contract, declared once in schemas/*.yaml.
+"""The declarations everything else reads: the exchange contract (here, from
+schemas/exchange/*.yaml), the warehouse's tables (schemas/warehouse.py, from
+schemas/tables/), the metric catalog (schemas/metric_catalog.py) and China's
+working-day calendar (schemas/workdays.py).
 
-Everything that needs to know a record's shape reads it from here: the
-record checks (jobs/records.py), the silver tables' types (jobs/silver.py) and
-the Great Expectations suites (quality/suites.py).
+Everything that needs to know a record's shape reads the contract: the
+record checks (jobs/silver/record_rules.py), the silver tables' types and the
+Great Expectations suites (quality/suites.py).
 """
 from __future__ import annotations
 
@@ -19,6 +22,8 @@ SOURCES = ("cases", "hotline", "mediation")
 SPARK_TYPES = {
     "string": T.StringType(),
     "int": T.IntegerType(),
+    "long": T.LongType(),
+    "double": T.DoubleType(),
     "bool": T.BooleanType(),
     "date": T.DateType(),
     "timestamp": T.TimestampType(),
@@ -70,7 +75,7 @@ class Contract:
 
 @cache
 def contract(source: str) -> Contract:
-    raw = yaml.safe_load((SCHEMA_DIR / f"{source}.yaml").read_text())
+    raw = yaml.safe_load((SCHEMA_DIR / "exchange" / f"{source}.yaml").read_text())
     fields = []
     for spec in raw["fields"]:
         spec = dict(spec)

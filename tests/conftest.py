@@ -1,4 +1,16 @@
-"""One Spark session for the whole suite (local[2], few shuffle partitions)."""
+"""The suite's shared parts: one Spark session, the test profile, and a pipeline run.
+
+Every test belongs to exactly one tier (a marker, usually a module's
+`pytestmark`):
+
+- `unit`: functions on literal rows or pure Python, no pipeline run;
+  `make test-fast` runs this tier alone, in a few minutes.
+- `integration`: a real Spark with Delta tables, small data, the pipeline run.
+- `system`: services the test starts (Airflow, Superset, a browser, a cluster,
+  object storage, database and mail servers).
+
+A test without a tier, or with two, fails at collection.
+"""
 from __future__ import annotations
 
 import os
@@ -11,6 +23,14 @@ os.environ.setdefault("COURTWATCH_HASH_KEY", "test-only-hash-key-not-a-secret")
 os.environ.setdefault("GX_ANALYTICS_ENABLED", "false")
 
 TEST_KEY = os.environ["COURTWATCH_HASH_KEY"].encode()
+TIERS = ("unit", "integration", "system")
+
+
+def pytest_collection_modifyitems(config, items):
+    for item in items:
+        tiers = [t for t in TIERS if item.get_closest_marker(t)]
+        if len(tiers) != 1:
+            raise pytest.UsageError(f"{item.nodeid} has tiers {tiers}: mark it with exactly one of {TIERS}")
 
 
 def free_port() -> int:
@@ -22,14 +42,14 @@ def free_port() -> int:
 
 @pytest.fixture(scope="session")
 def profile():
-    from courtwatch.config import load_profile
+    from courtwatch.settings import load_profile
 
     return load_profile("test")
 
 
 @pytest.fixture(scope="session")
 def spark(profile):
-    from courtwatch.spark import spark_session
+    from courtwatch.spark_session import spark_session
 
     session = spark_session(profile, app_name="courtwatch-tests")
     yield session
@@ -38,7 +58,7 @@ def spark(profile):
 
 @pytest.fixture
 def landing(tmp_path):
-    from tests.landing import Landing
+    from tests.landing_zones import Landing
 
     return Landing(tmp_path / "landing")
 
@@ -48,19 +68,32 @@ def warehouse(tmp_path):
     return str(tmp_path / "warehouse")
 
 
+def run_pipeline(spark, landing, warehouse: str, alert_rules=None, **kw):
+    """The whole pipeline on a landing zone and a warehouse, as `courtwatch run` runs it
+    (the test profile's settings otherwise; `kw` sets any of the run's own, e.g. as_of).
+    Returns the run's context: what each step found."""
+    from courtwatch import pipeline
+    from courtwatch.settings import load_profile
+
+    profile = load_profile("test")
+    rules = alert_rules or profile.alert_rules()
+    if alert_rules is None:  # digests of a test run stay beside its warehouse
+        rules = rules.model_copy(update={"notify": rules.notify.model_copy(
+            update={"outbox_dir": f"{warehouse}-outbox"})})
+    landing = landing.root if hasattr(landing, "batch") else landing  # a hand-made zone (tests/landing_zones.py)
+    ctx = pipeline.RunContext.of(spark, profile, landing=str(landing),
+                                 warehouse=warehouse, hash_key=TEST_KEY, alert_rules=rules, **kw)
+    return pipeline.run(ctx)
+
+
 @pytest.fixture
 def run(spark):
-    """Run the whole pipeline, as `courtwatch run` does."""
-    from jobs.pipeline import run as run_pipeline
-
-    def _run(landing, warehouse, **kw):
-        return run_pipeline(spark, str(landing.root if hasattr(landing, "root") else landing), warehouse,
-                            TEST_KEY, **kw)
-
-    return _run
+    """Run the whole pipeline, as `courtwatch run` does: run(landing, warehouse, **kw)."""
+    return lambda landing, warehouse, **kw: run_pipeline(spark, landing, warehouse, **kw)
 
 
 def table(spark, warehouse, name):
-    from jobs import delta_io
+    """A warehouse table by its path under the root (e.g. "gold/alerts")."""
+    from schemas.warehouse import table as declared
 
-    return delta_io.read(spark, f"{warehouse}/{name}")
+    return declared(name.replace("/", ".")).read(spark, warehouse)

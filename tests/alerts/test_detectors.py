@@ -6,9 +6,11 @@ from datetime import date, timedelta
 import numpy as np
 import pytest
 
-from jobs import alerts, detectors
+from courtwatch.settings import load_profile
+from jobs.alerts import detectors
 
-CFG = alerts.load_config()
+pytestmark = pytest.mark.unit
+CFG = load_profile("test").alert_rules()
 START = date(2026, 4, 1)  # no festival in April-June but Qingming, Labour Day and Dragon Boat
 
 
@@ -23,7 +25,7 @@ def _held(df):
 
 def test_feed_silence_after_a_week_of_deliveries(spark):
     days = [d for d in range(0, 20) if d not in (10, 11, 12)]
-    held = _held(detectors.feed(_ledger(spark, {"cases": days}), START + timedelta(days=19), CFG["feed"]))
+    held = _held(detectors.feed(_ledger(spark, {"cases": days}), START + timedelta(days=19), CFG.feed))
     # silent on 10, 11, 12: the condition holds from the second silent date
     assert held == [("cases", START + timedelta(days=11)), ("cases", START + timedelta(days=12))]
 
@@ -31,12 +33,12 @@ def test_feed_silence_after_a_week_of_deliveries(spark):
 def test_feed_no_alert_without_a_full_week_before_or_for_one_missing_day(spark):
     sparse = [0, 1, 2, 3, 4, 8, 9]  # only 5 days before the gap
     one_gap = [d for d in range(0, 20) if d != 10]
-    assert _held(detectors.feed(_ledger(spark, {"hotline": sparse}), START + timedelta(days=9), CFG["feed"])) == []
-    assert _held(detectors.feed(_ledger(spark, {"hotline": one_gap}), START + timedelta(days=19), CFG["feed"])) == []
+    assert _held(detectors.feed(_ledger(spark, {"hotline": sparse}), START + timedelta(days=9), CFG.feed)) == []
+    assert _held(detectors.feed(_ledger(spark, {"hotline": one_gap}), START + timedelta(days=19), CFG.feed)) == []
 
 
 def test_feed_still_silent_at_the_as_of_date(spark):
-    held = _held(detectors.feed(_ledger(spark, {"mediation": range(0, 10)}), START + timedelta(days=13), CFG["feed"]))
+    held = _held(detectors.feed(_ledger(spark, {"mediation": range(0, 10)}), START + timedelta(days=13), CFG.feed))
     assert held[0] == ("mediation", START + timedelta(days=11)) and held[-1][1] == START + timedelta(days=13)
 
 
@@ -53,14 +55,14 @@ def _days(spark, metric, nums, dens=None, court="B1"):
 def test_threshold_month_to_date_with_minimum_denominator(spark):
     # 20 calls a day, 80% answered: below the 0.85 warning, above 0.70 critical
     df = _days(spark, "hotline_answer_rate", [16] * 10, [20] * 10)
-    held = detectors.threshold(df, CFG["threshold"]).orderBy("date").collect()
+    held = detectors.threshold(df, CFG.threshold).orderBy("date").collect()
     # the month's denominator reaches 30 on the second day
     assert held[0]["date"] == START + timedelta(days=1) and len(held) == 9
     assert held[0]["severity"] == "warning" and held[0]["expected"] == 0.85
 
 
 def _weekly_counts(rng, n_days, working_level, weekend_level):
-    from courtwatch.calendar import is_working_day
+    from schemas.workdays import is_working_day
 
     return [rng.poisson(working_level if is_working_day(START + timedelta(days=i)) else weekend_level)
             for i in range(n_days)]
@@ -72,7 +74,7 @@ def test_collapse_of_filings_is_caught_within_three_days(spark, method):
     counts = _weekly_counts(rng, 90, 40, 5)
     collapse_from = 70
     counts[collapse_from:] = [int(c * 0.15) for c in counts[collapse_from:]]
-    cfg = {**CFG["anomaly"], "method": method}
+    cfg = CFG.anomaly.model_copy(update={"method": method})
     held = detectors.anomaly(spark, _days(spark, "case_filed", counts), START, START + timedelta(days=89), cfg)
     days = sorted(r["date"] for r in held.collect())
     assert days, "the collapse must be caught"
@@ -84,7 +86,7 @@ def test_weekday_weekend_swing_and_small_counts_stay_quiet(spark):
     big = _weekly_counts(rng, 90, 60, 4)  # a sharp but ordinary weekly pattern
     small = _weekly_counts(rng, 90, 2, 0)  # a small court's noisy trickle
     df = _days(spark, "case_filed", big).unionByName(_days(spark, "case_filed", small, court="B2"))
-    held = detectors.anomaly(spark, df, START, START + timedelta(days=89), CFG["anomaly"])
+    held = detectors.anomaly(spark, df, START, START + timedelta(days=89), CFG.anomaly)
     assert held.count() == 0
 
 
@@ -94,12 +96,12 @@ def test_rate_drop_is_caught_and_is_causal(spark):
     x = [rng.binomial(40, 0.92) for _ in range(60)] + [rng.binomial(40, 0.5) for _ in range(20)]
     df = _days(spark, "hotline_answer_rate", x, n)
     as_of = START + timedelta(days=79)
-    held = sorted(r["date"] for r in detectors.anomaly(spark, df, START, as_of, CFG["anomaly"]).collect())
+    held = sorted(r["date"] for r in detectors.anomaly(spark, df, START, as_of, CFG.anomaly).collect())
     assert START + timedelta(days=60) <= held[0] <= START + timedelta(days=62)
     # causal: cutting the series after day 61 leaves the verdicts up to day 61 as they were
     cut = df.where(df.period_start <= START + timedelta(days=61))
     early = sorted(r["date"] for r in detectors.anomaly(spark, cut, START, START + timedelta(days=61),
-                                                        CFG["anomaly"]).collect())
+                                                        CFG.anomaly).collect())
     assert early == [d for d in held if d <= START + timedelta(days=61)]
 
 
@@ -114,9 +116,9 @@ def test_zero_denominators_hold_no_condition_and_raise_nothing(spark):
     as_of = START + timedelta(days=79)
     spark.conf.set("spark.sql.codegen.wholeStage", "false")
     try:
-        assert _held(detectors.threshold(quiet, CFG["threshold"])) == [
+        assert _held(detectors.threshold(quiet, CFG.threshold)) == [
             ("hotline_answer_rate", d) for d in (START + timedelta(days=i) for i in range(40, 80))
             if d.month > START.month]
-        assert detectors.anomaly(spark, quiet.unionByName(empty_counts), START, as_of, CFG["anomaly"]).count() == 0
+        assert detectors.anomaly(spark, quiet.unionByName(empty_counts), START, as_of, CFG.anomaly).count() == 0
     finally:
         spark.conf.unset("spark.sql.codegen.wholeStage")

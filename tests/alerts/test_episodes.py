@@ -3,7 +3,11 @@ from __future__ import annotations
 
 from datetime import date, datetime, timedelta, timezone
 
-from jobs import alerts
+import pytest
+
+from jobs.alerts import episodes as alerts
+
+pytestmark = pytest.mark.unit
 
 D = date(2026, 3, 1)
 COURTS = {"B1": {"court_id": "B1", "name": "东城法院", "high_court_id": "H1"}}
@@ -12,7 +16,7 @@ COURTS = {"B1": {"court_id": "B1", "name": "东城法院", "high_court_id": "H1"
 def cond(spark, days, severity="warning", court="B1", metric="hotline_answer_rate"):
     rows = [("anomaly", "anomaly:collapse", court, metric, None, D + timedelta(days=d), severity, 0.5, 0.9)
             for d in days]
-    from jobs.detectors import CONDITION
+    from jobs.alerts.detectors import CONDITION
 
     return spark.createDataFrame(rows, CONDITION)
 

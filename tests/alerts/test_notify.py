@@ -10,7 +10,8 @@ from http.server import BaseHTTPRequestHandler, HTTPServer
 
 import pytest
 
-from jobs import notify
+from jobs.alerts import notify
+from jobs.alerts.rules import Notify
 from tests.conftest import free_port
 
 AS_OF = date(2026, 3, 10)
@@ -23,6 +24,7 @@ def alert(alert_id, court="B1", high="H1", status="firing", rule="feed_silence")
             "message": f"{court} 案件数据中断"}
 
 
+@pytest.mark.unit
 def test_digest_per_high_court_new_and_resolved_once():
     alerts = [alert("a1"), alert("a2", court="B2", high="H2"), alert("a3", status="resolved"), alert("a4")]
     sent = {("a4", "firing")}
@@ -32,6 +34,7 @@ def test_digest_per_high_court_new_and_resolved_once():
     assert [a["alert_id"] for a in due["H1"]["resolved"]] == ["a3"]
 
 
+@pytest.mark.unit
 def test_silence_stops_notification_until_its_date():
     alerts = [alert("a1"), alert("a2", rule="threshold:efile_sync_rate")]
     silences = [{"court_id": "B1", "rule_id": "feed_silence", "until": date(2026, 3, 10)}]
@@ -46,12 +49,14 @@ def _digest():
     return notify.digests([alert("a1")], set(), [], AS_OF)["H1"]
 
 
+@pytest.mark.unit
 def test_outbox(tmp_path):
-    notify.notifier({"notifier": "outbox", "outbox_dir": str(tmp_path)}).send("H1", AS_OF, _digest())
+    notify.notifier(Notify(notifier="outbox", outbox_dir=str(tmp_path))).send("H1", AS_OF, _digest())
     payload = json.loads((tmp_path / "2026-03-10" / "H1.json").read_text())
     assert payload["new"][0]["alert_id"] == "a1" and "新增 1 条" in payload["text"]
 
 
+@pytest.mark.system
 def test_email_over_a_real_smtp_server():
     from aiosmtpd.controller import Controller
 
@@ -68,8 +73,8 @@ def test_email_over_a_real_smtp_server():
     server = Controller(handler, hostname="127.0.0.1", port=port)
     server.start()
     try:
-        cfg = {"notifier": "smtp", "smtp": {"host": "127.0.0.1", "port": port,
-                                            "sender": "cw@example.org", "recipient": "alerts-{high_court_id}@example.org"}}
+        cfg = Notify(notifier="smtp", smtp={"host": "127.0.0.1", "port": port, "sender": "cw@example.org",
+                                            "recipient": "alerts-{high_court_id}@example.org"})
         notify.notifier(cfg).send("H1", AS_OF, _digest())
     finally:
         server.stop()
@@ -100,33 +105,35 @@ def webhook():
     server.shutdown()
 
 
+@pytest.mark.system
 def test_webhook_over_real_http(webhook, monkeypatch):
     url, received = webhook
     monkeypatch.setenv("CW_TEST_TOKEN", "t0ken")
-    notify.notifier({"notifier": "webhook", "webhook": {"url": url, "token_env": "CW_TEST_TOKEN"}}).send(
+    notify.notifier(Notify(notifier="webhook", webhook={"url": url, "token_env": "CW_TEST_TOKEN"})).send(
         "H1", AS_OF, _digest())
     [(auth, body)] = received
     assert auth == "Bearer t0ken" and body["high_court_id"] == "H1" and body["new"][0]["alert_id"] == "a1"
 
 
+@pytest.mark.unit
 def test_unknown_notifier_is_a_clear_error():
-    with pytest.raises(ValueError, match="unknown notifier"):
-        notify.notifier({"notifier": "pager"})
+    from pydantic import ValidationError
+
+    with pytest.raises(ValidationError, match="'outbox', 'smtp' or 'webhook'"):
+        Notify(notifier="pager")
+    with pytest.raises(ValidationError, match="notifier 'smtp' is chosen but has no smtp: section"):
+        Notify(notifier="smtp")
 
 
+@pytest.mark.integration
 def test_a_failing_notifier_does_not_fail_the_run_and_is_retried(spark, tmp_path):
     """Nothing listens on the webhook's port: the digest stays unsent, for the next run."""
-    from jobs import alerts as alerts_job
-    from jobs import delta_io
-
     wh = str(tmp_path / "wh")
-    path = f"{wh}/gold/alerts"
-    delta_io.create_if_missing(spark, path, alerts_job.SCHEMA)
     row = {**alert("a1"), "first_detected_at": None, "updated_at": None}
-    spark.createDataFrame([row], alerts_job.SCHEMA).write.format("delta").mode("append").save(path)
-    cfg = {"notifier": "webhook", "webhook": {"url": f"http://127.0.0.1:{free_port()}/x", "timeout_seconds": 2}}
+    notify.ALERTS.append(spark.createDataFrame([row], notify.ALERTS.schema), wh)
+    cfg = Notify(notifier="webhook", webhook={"url": f"http://127.0.0.1:{free_port()}/x", "timeout_seconds": 2})
     assert notify.notify(spark, wh, AS_OF, cfg) == {}
-    assert delta_io.read(spark, f"{wh}/ops/notifications").count() == 0
-    out = {"notifier": "outbox", "outbox_dir": str(tmp_path / "outbox")}
+    assert notify.NOTIFICATIONS.read(spark, wh).count() == 0
+    out = Notify(notifier="outbox", outbox_dir=str(tmp_path / "outbox"))
     assert list(notify.notify(spark, wh, AS_OF, out)) == ["H1"]
     assert list(notify.notify(spark, wh, AS_OF, out)) == []

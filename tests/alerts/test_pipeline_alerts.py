@@ -2,35 +2,33 @@
 notified once, and a rerun neither duplicates nor re-sends it."""
 from __future__ import annotations
 
-import copy
 import json
 import shutil
 from datetime import date, timedelta
 
 import pytest
 
-from jobs import alerts
-from tests.conftest import TEST_KEY, table
+from tests.conftest import run_pipeline, table
 
+pytestmark = pytest.mark.integration
 START = date(2026, 9, 1)
 
 
 @pytest.fixture(scope="module")
-def stack(spark, tmp_path_factory):
-    from courtwatch.generate.landing import generate
-    from jobs.pipeline import run
+def stack(spark, profile, tmp_path_factory):
+    from testbed.generate.landing_zone import generate
 
     root = tmp_path_factory.mktemp("alerts")
     land = root / "landing"
     generate("tiny", str(land), START, 16, seed=5)
     for d in range(11, 14):  # B110002's hotline is silent for 3 business dates
         shutil.rmtree(land / "hotline" / "B110002" / (START + timedelta(days=d)).isoformat())
-    cfg = copy.deepcopy(alerts.load_config())
-    cfg["notify"]["outbox_dir"] = str(root / "outbox")
+    rules = profile.alert_rules()
+    cfg = rules.model_copy(update={"notify": rules.notify.model_copy(update={"outbox_dir": str(root / "outbox")})})
     wh = str(root / "warehouse")
-    first = run(spark, str(land), wh, TEST_KEY, alerts_config=cfg)
+    first = run_pipeline(spark, land, wh, alert_rules=cfg)
     return {"root": root, "wh": wh, "cfg": cfg, "first": first,
-            "run": lambda: run(spark, str(land), wh, TEST_KEY, alerts_config=cfg)}
+            "run": lambda: run_pipeline(spark, land, wh, alert_rules=cfg)}
 
 
 def test_silent_feed_alert_routed_to_its_high_court(spark, stack):

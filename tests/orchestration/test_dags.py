@@ -5,6 +5,8 @@ import pytest
 
 from courtwatch import ROOT
 
+pytestmark = pytest.mark.unit
+
 
 @pytest.fixture(scope="module")
 def dagbag():
@@ -41,6 +43,12 @@ def test_daily_task_graph(dagbag):
         "alerts": {"notify"},
         "notify": set(),
     }
+    # the same steps as `courtwatch run`, in its order (find_waiting and ingestion_groups plan the fan-out)
+    from courtwatch.pipeline import STEP_NAMES
+
+    task_of = {"pull": "pull_court"}
+    chain = [task_of.get(s, s) for s in STEP_NAMES]
+    assert all(chain[i + 1] in down[chain[i]] or chain[i] == "pull_court" for i in range(len(chain) - 1))
     # a broken court or province does not stop the rest of the day
     assert dag.get_task("find_waiting").trigger_rule == "all_done"
     assert dag.get_task("quality").trigger_rule == "all_done"

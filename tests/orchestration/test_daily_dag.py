@@ -23,14 +23,13 @@ from pathlib import Path
 import pytest
 import yaml
 
-from courtwatch.generate.landing import generate
-from tests.conftest import TEST_KEY
+from testbed.generate.landing_zone import generate
 
 START, DAYS = date(2026, 9, 1), 10
 PULLED_COURT = "B110002"  # publishes over HTTP (a court of the tiny profile's province 11)
 COURTWATCH = str(Path(sys.executable).parent / "courtwatch")
 
-pytestmark = pytest.mark.timeout(1500)
+pytestmark = [pytest.mark.system, pytest.mark.timeout(1500)]
 
 
 def _copy_batches(src: Path, dst: Path, site: Path) -> None:

@@ -18,8 +18,9 @@ from tests.conftest import free_port
 
 COURTWATCH = str(Path(sys.executable).parent / "courtwatch")
 
-pytestmark = pytest.mark.skipif(not shutil.which("initdb") or not shutil.which("pg_ctl"),
-                                reason="PostgreSQL server binaries (initdb, pg_ctl) are not installed")
+pytestmark = [pytest.mark.system,
+              pytest.mark.skipif(not shutil.which("initdb") or not shutil.which("pg_ctl"),
+                                 reason="PostgreSQL server binaries (initdb, pg_ctl) are not installed")]
 
 
 def _as_postgres(cmd: list[str]) -> list[str]:

@@ -9,8 +9,10 @@ import threading
 import pytest
 import requests
 
-from courtwatch.pull import pull
-from tests.landing import Landing
+from courtwatch.court_pull import pull
+from tests.landing_zones import Landing
+
+pytestmark = pytest.mark.system
 
 
 @pytest.fixture

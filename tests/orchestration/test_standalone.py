@@ -22,7 +22,7 @@ from tests.conftest import free_port
 
 COURTWATCH = str(Path(sys.executable).parent / "courtwatch")
 
-pytestmark = pytest.mark.timeout(600)
+pytestmark = [pytest.mark.system, pytest.mark.timeout(600)]
 
 
 def test_airflow_starts_with_one_command(tmp_path):

@@ -3,10 +3,13 @@ from __future__ import annotations
 
 import json
 
+import pytest
 import yaml
 
 from courtwatch import dashboard_assets
-from jobs.catalog import catalog
+from schemas.metric_catalog import catalog
+
+pytestmark = pytest.mark.unit
 
 
 def test_committed_assets_equal_a_fresh_build():

@@ -12,20 +12,22 @@ import pyspark
 import pytest
 import yaml
 
-from courtwatch.generate.landing import generate
+from testbed.generate.landing_zone import generate
 from tests.conftest import free_port
 
 COURTWATCH = str(Path(sys.executable).parent / "courtwatch")
 BEELINE = str(Path(pyspark.__file__).parent / "bin" / "beeline")
 
-pytestmark = pytest.mark.timeout(900)
+pytestmark = [pytest.mark.system, pytest.mark.timeout(900)]
 
 
 @pytest.fixture(scope="module")
-def built(tmp_path_factory, run):
+def built(tmp_path_factory, spark):
+    from tests.conftest import run_pipeline
+
     root = tmp_path_factory.mktemp("sql")
     generate("tiny", str(root / "landing"), date(2026, 9, 1), 5, seed=3)
-    run(str(root / "landing"), str(root / "warehouse"))
+    run_pipeline(spark, root / "landing", str(root / "warehouse"))
     test_conf = yaml.safe_load(Path("conf/test.yaml").read_text())
     port = free_port()
     profile = root / "profile.yaml"
@@ -34,16 +36,8 @@ def built(tmp_path_factory, run):
     return {"warehouse": str(root / "warehouse"), "profile": profile, "port": port}
 
 
-@pytest.fixture(scope="module")
-def run(spark):
-    from jobs.pipeline import run as run_pipeline
-    from tests.conftest import TEST_KEY
-
-    return lambda landing, warehouse: run_pipeline(spark, landing, warehouse, TEST_KEY)
-
-
 def test_every_table_is_named_by_its_layer(spark, built):
-    from courtwatch.sql import query
+    from courtwatch.sql_endpoint import query
 
     try:
         n = query(spark, built["warehouse"], "SELECT count(*) AS n FROM gold.court_metrics").collect()[0]["n"]

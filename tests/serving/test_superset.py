@@ -14,23 +14,23 @@ import pytest
 import requests
 import yaml
 
-from courtwatch import dashboard_assets, superset
-from courtwatch.config import load_profile
-from courtwatch.generate.landing import generate
+from courtwatch import dashboard_assets
+from courtwatch import superset_service as superset
+from courtwatch.settings import load_profile
+from testbed.generate.landing_zone import generate
 from tests.conftest import free_port
 
-pytestmark = pytest.mark.timeout(1200)
+pytestmark = [pytest.mark.system, pytest.mark.timeout(1200)]
 SLUGS = ["overview", "court", "hotline", "mediation", "alerts", "feed"]
 
 
 @pytest.fixture(scope="module")
 def stack(tmp_path_factory, spark):
-    from jobs.pipeline import run as run_pipeline
-    from tests.conftest import TEST_KEY
+    from tests.conftest import run_pipeline
 
     root = tmp_path_factory.mktemp("superset")
     generate("tiny", str(root / "landing"), date(2026, 9, 1), 35, seed=11, incidents=3, fault_share=0.06)
-    run_pipeline(spark, str(root / "landing"), str(root / "warehouse"), TEST_KEY)
+    run_pipeline(spark, root / "landing", str(root / "warehouse"))
     conf = yaml.safe_load(Path("conf/test.yaml").read_text())
     conf.update(warehouse=str(root / "warehouse"), landing=str(root / "landing"),
                 secrets_file=str(Path(".secrets/courtwatch.env").resolve()),
@@ -39,9 +39,9 @@ def stack(tmp_path_factory, spark):
     (root / "profile.yaml").write_text(yaml.safe_dump(conf))
     profile = load_profile(str(root / "profile.yaml"))
     superset.up(profile)
-    s = superset.settings(profile)
+    s = profile.superset
     try:
-        yield {"profile": profile, "base": f"http://{s['host']}:{s['port']}", "root": root}
+        yield {"profile": profile, "base": f"http://{s.host}:{s.port}", "root": root}
     finally:
         superset.down(profile)
 

@@ -1,0 +1,223 @@
+"""Settings: configuration profiles (conf/NAME.yaml), the alert rules, and secrets.
+
+A profile is typed data, validated once when it is loaded: an unknown key, a
+wrong type or a value out of range fails at start-up with the file, the key
+and what was expected, never later inside a job. Every default lives here
+(or, for the alert rules, in jobs/alerts/rules.py) and nowhere else.
+Relative paths are taken from the repository root.
+
+Secrets never live in the repository: they come from the environment or from
+the git-ignored secrets file that `make setup` generates.
+"""
+from __future__ import annotations
+
+import os
+from datetime import date
+from pathlib import Path
+from typing import Annotated
+
+import yaml
+from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, ValidationError
+
+from courtwatch import ROOT
+from jobs.alerts.rules import AlertRules
+
+CONF_DIR = ROOT / "conf"
+HASH_KEY_VAR = "COURTWATCH_HASH_KEY"
+SPARK_MASTER_VAR = "COURTWATCH_SPARK_MASTER"
+
+
+class SettingsError(ValueError):
+    """A configuration file that does not say what courtwatch needs; names file and key."""
+
+
+def resolve_location(path: str) -> str:
+    """A URI stays as it is; a relative local path is taken from the repo root."""
+    if "://" in path:
+        return path.rstrip("/")
+    p = Path(path)
+    return str(p if p.is_absolute() else (ROOT / p).resolve())
+
+
+Location = Annotated[str, AfterValidator(resolve_location)]
+Port = Annotated[int, Field(gt=0, lt=65536)]
+# Spark takes every setting as a string; YAML may have read 8 or true.
+SparkValue = Annotated[str, BeforeValidator(lambda v: str(v).lower() if isinstance(v, bool) else str(v))]
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class SparkSettings(_Section):
+    master: str = "local[*]"
+    conf: dict[str, SparkValue] = {}
+
+
+class AirflowSettings(_Section):
+    home: Location = "data/airflow"  # metadata database (SQLite), logs, run files
+    schedule: str = "30 2 * * *"  # 02:30 China time, once the courts' nightly exports are in
+    timezone: str = "Asia/Shanghai"
+    start_date: date = date(2026, 9, 1)
+    catchup: bool = False  # backfill explicitly: courtwatch airflow backfill create ...
+    retries: int = Field(2, ge=0)
+    retry_delay_minutes: float = Field(5, ge=0)
+    api_host: str = "127.0.0.1"
+    api_port: Port = 8080
+
+
+class PullEndpoint(_Section):
+    court_id: str
+    url: str
+
+
+class PullSettings(_Section):
+    endpoints: tuple[PullEndpoint, ...] = ()  # courts that publish their batches over HTTP (court_pull.py)
+
+
+class IngestSettings(_Section):
+    # A daily run looks for deliveries dated from this many days before the newest
+    # batch taken; `courtwatch run --rescan` looks at every date (an older straggler).
+    lookback_days: int = Field(31, gt=0)
+
+
+class MaintenanceSettings(_Section):
+    # VACUUM keeps this long: longer than any pause of the daily run, whose incremental
+    # steps read silver's change feed; Delta's own floor is 168 h.
+    retention_hours: int = Field(720, ge=168)
+
+
+class SqlSettings(_Section):
+    host: str = "127.0.0.1"
+    port: Port = 10001
+    metastore: Location = "data/metastore"
+
+
+class SupersetSettings(_Section):
+    home: Location = "data/superset"
+    host: str = "127.0.0.1"
+    port: Port = 8088
+    workers: int = Field(2, gt=0)
+
+
+class ClusterSettings(_Section):
+    """A local Spark standalone cluster (courtwatch/spark_cluster.py)."""
+    host: str = "127.0.0.1"
+    port: Port = 7077
+    webui_port: Port = 8077
+    workers: int = Field(2, gt=0)
+    worker_cores: int = Field(1, gt=0)
+    worker_memory: str = "3g"
+    home: Location = "data/cluster"
+
+
+class Profile(_Section):
+    name: str = "local"
+    source: str = "local"  # how to load this profile again: its name in conf/, or its file
+    landing: Location = "data/landing"
+    warehouse: Location = "data/warehouse"
+    secrets_file: Location | None = None
+    alerts_file: Location = "conf/alerts.yaml"
+    spark: SparkSettings = SparkSettings()
+    airflow: AirflowSettings = AirflowSettings()
+    pull: PullSettings = PullSettings()
+    ingest: IngestSettings = IngestSettings()
+    maintenance: MaintenanceSettings = MaintenanceSettings()
+    sql: SqlSettings = SqlSettings()
+    superset: SupersetSettings = SupersetSettings()
+    cluster: ClusterSettings = ClusterSettings()
+
+    @property
+    def spark_master(self) -> str:
+        return os.environ.get(SPARK_MASTER_VAR) or self.spark.master
+
+    @property
+    def spark_conf(self) -> dict[str, str]:
+        """conf/spark-defaults.yaml, with the profile's own spark.conf on top."""
+        defaults = yaml.safe_load((CONF_DIR / "spark-defaults.yaml").read_text())
+        return {**{k: str(v) for k, v in defaults.items()}, **self.spark.conf}
+
+    def alert_rules(self) -> AlertRules:
+        rules = _validated(AlertRules, Path(self.alerts_file))
+        outbox = resolve_location(rules.notify.outbox_dir)
+        return rules.model_copy(update={"notify": rules.notify.model_copy(update={"outbox_dir": outbox})})
+
+    def secret(self, var: str) -> str:
+        """A secret from the environment, else from the profile's secrets file."""
+        if os.environ.get(var):
+            return os.environ[var]
+        if self.secrets_file and Path(self.secrets_file).exists():
+            for line in Path(self.secrets_file).read_text().splitlines():
+                key, sep, value = line.partition("=")
+                if sep and key.strip() == var:
+                    return value.strip()
+        raise RuntimeError(
+            f"secret {var} is not set: export it or run `make secrets` "
+            f"(writes {self.secrets_file or 'a secrets file'})"
+        )
+
+    def hash_key(self) -> bytes:
+        return self.secret(HASH_KEY_VAR).encode("utf-8")
+
+
+def _explain(error: ValidationError, path: Path) -> str:
+    lines = []
+    for e in error.errors():
+        key = ".".join(str(p) for p in e["loc"]) or "(top level)"
+        got = "" if e["type"] == "missing" else f"; got {e.get('input')!r}"
+        lines.append(f"{path}: {key}: {e['msg']}{got}")
+    return "\n".join(lines)
+
+
+def _validated(model: type[BaseModel], path: Path, **extra) -> BaseModel:
+    try:
+        raw = yaml.safe_load(path.read_text()) or {}
+    except yaml.YAMLError as e:
+        raise SettingsError(f"{path}: not valid YAML: {e}") from None
+    if not isinstance(raw, dict):
+        raise SettingsError(f"{path}: expected a mapping of settings, got {type(raw).__name__}")
+    try:
+        return model.model_validate({**raw, **extra})
+    except ValidationError as e:
+        raise SettingsError(_explain(e, path)) from None
+
+
+def load_profile(name: str | None = None) -> Profile:
+    """A profile by name (conf/NAME.yaml) or by the path of its YAML file, validated
+    with its alert rules."""
+    name = name or os.environ.get("COURTWATCH_PROFILE", "local")
+    path = Path(name) if name.endswith((".yaml", ".yml")) else CONF_DIR / f"{name}.yaml"
+    if not path.exists():
+        known = sorted(p.stem for p in CONF_DIR.glob("*.yaml"))
+        raise SettingsError(f"unknown profile {name!r}; conf/ has {known}")
+    source = str(path.resolve()) if path.parent.resolve() != CONF_DIR else path.stem
+    profile = _validated(Profile, path, name=path.stem, source=source)
+    profile.alert_rules()  # the rules are part of the profile: a bad one fails now too
+    return profile
+
+
+GENERATED_SECRETS = (HASH_KEY_VAR, "AIRFLOW_JWT_SECRET", "AIRFLOW_SECRET_KEY",
+                     "SUPERSET_SECRET_KEY", "SUPERSET_ADMIN_PASSWORD", "COURTWATCH_USER_PASSWORD")
+
+
+def ensure_secrets(path: str = ".secrets/courtwatch.env", names=GENERATED_SECRETS) -> None:
+    """Add a fresh random value for each secret the file lacks (`make secrets`); never replace one."""
+    import secrets
+
+    file = Path(resolve_location(path))
+    file.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+    text = file.read_text() if file.exists() else ""
+    have = {line.partition("=")[0].strip() for line in text.splitlines()}
+    missing = [n for n in names if n not in have]
+    if missing:
+        old = os.umask(0o077)
+        try:
+            with file.open("a") as f:
+                if text and not text.endswith("\n"):
+                    f.write("\n")
+                for n in missing:
+                    # passwords are typed into login forms: shorter, still 96 random bits
+                    value = secrets.token_urlsafe(12) if n.endswith("PASSWORD") else secrets.token_hex(32)
+                    f.write(f"{n}={value}\n")
+        finally:
+            os.umask(old)

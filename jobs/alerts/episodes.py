@@ -1,0 +1,158 @@
+"""Early warning: conditions -> episodes -> gold/alerts, routed to high courts.
+
+One alert is one episode of (kind, rule, court, metric or source) while its
+condition holds; a gap of one day does not end it, two do. `alert_id` is the
+fingerprint of the episode's key and first day, so reruns find the same
+alerts, and an episode that grows keeps its id.
+"""
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta, timezone
+
+from pyspark.sql import DataFrame, SparkSession
+from pyspark.sql import functions as F
+
+from jobs.alerts import detectors
+from jobs.alerts.rules import AlertRules
+from schemas.metric_catalog import catalog
+from schemas.warehouse import table
+
+ALERTS = table("gold.alerts")
+BATCHES = table("ops.batches")
+COURTS = table("silver.courts")
+COURT_METRICS = table("gold.court_metrics")
+KEY = ("kind", "rule_id", "court_id", "metric_id", "source")
+GAP_ENDS_EPISODE = 2  # resolved once the condition has not held for 2 consecutive days
+SOURCE_ZH = {"cases": "案件", "hotline": "12368热线", "mediation": "调解"}
+
+
+def conditions(spark: SparkSession, warehouse: str, as_of: date, cfg: AlertRules) -> DataFrame:
+    """Every (rule, court, day) on which an alert condition holds, within the lookback."""
+    start = detectors.lookback_start(as_of, cfg.lookback_days)
+    ledger = BATCHES.read(spark, warehouse)
+    # the anomaly baseline needs history before the lookback
+    history_start = start - timedelta(days=cfg.anomaly.baseline_days + cfg.anomaly.window_days)
+    days = COURT_METRICS.read(spark, warehouse).where(
+        (F.col("period") == "day") & F.col("period_start").between(F.lit(history_start), F.lit(as_of)))
+    parts = [
+        detectors.feed(ledger.where(F.col("business_date") >= F.lit(history_start)), as_of, cfg.feed),
+        detectors.threshold(days, cfg.threshold),
+        detectors.anomaly(spark, days, history_start, as_of, cfg.anomaly),
+    ]
+    out = parts[0].unionByName(parts[1]).unionByName(parts[2])
+    return out.where(F.col("date").between(F.lit(start), F.lit(as_of)))
+
+
+@dataclass
+class Episode:
+    kind: str
+    rule_id: str
+    court_id: str
+    metric_id: str | None
+    source: str | None
+    window_start: date
+    window_end: date
+    severity: str
+    observed: float
+    expected: float
+
+    @property
+    def key(self) -> tuple:
+        return (self.kind, self.rule_id, self.court_id, self.metric_id, self.source)
+
+
+def episodes(conds: DataFrame) -> list[Episode]:
+    """Group each key's days into episodes; small enough to finish on the driver."""
+    rows = conds.orderBy(*KEY, "date").collect()
+    out: list[Episode] = []
+    for r in rows:
+        key = tuple(r[k] for k in KEY)
+        last = out[-1] if out else None
+        if last and last.key == key and (r["date"] - last.window_end).days <= GAP_ENDS_EPISODE:
+            last.window_end = r["date"]
+            last.observed, last.expected = r["observed"], r["expected"]
+            if r["severity"] == "critical":
+                last.severity = "critical"
+        else:
+            out.append(Episode(*key, r["date"], r["date"], r["severity"], r["observed"], r["expected"]))
+    return out
+
+
+def fingerprint(key: tuple, first_day: date) -> str:
+    text = "|".join("" if k is None else str(k) for k in key) + f"|{first_day.isoformat()}"
+    return hashlib.sha256(text.encode()).hexdigest()[:32]
+
+
+def message(e: Episode, court_name: str) -> str:
+    """Alert text: court, rule, values. Never personal data."""
+    if e.kind == "feed":
+        return (f"{court_name}（{e.court_id}）{SOURCE_ZH.get(e.source, e.source)}数据自 {e.window_start - timedelta(days=1)} "
+                f"起中断，已连续 {int(e.observed)} 个业务日未报送")
+    m = catalog().metric(e.metric_id)
+    fmt = (lambda v: f"{v:.1%}") if m.unit == "ratio" else (lambda v: f"{v:.1f}")
+    if e.kind == "threshold":
+        return (f"{court_name}（{e.court_id}）本月{m.zh}为 {fmt(e.observed)}，低于标准 {fmt(e.expected)}"
+                f"（{'严重' if e.severity == 'critical' else '预警'}）")
+    change = "骤降" if e.rule_id.endswith("collapse") else "骤升"
+    return (f"{court_name}（{e.court_id}）{m.zh}{change}：近期 {fmt(e.observed)}，"
+            f"通常 {fmt(e.expected)}（{'严重' if e.severity == 'critical' else '预警'}）")
+
+
+def reconcile(existing: list[dict], found: list[Episode], as_of: date, lookback_start: date,
+              courts: dict[str, dict], now: datetime) -> list[dict]:
+    """The alerts table rows after this evaluation: found episodes take over the
+    id of an existing alert they continue; existing firing alerts no longer
+    found are resolved."""
+    by_key: dict[tuple, list[dict]] = {}
+    for a in existing:
+        by_key.setdefault(tuple(a[k] for k in KEY), []).append(a)
+    out, matched = [], set()
+    for e in found:
+        prior = next((a for a in by_key.get(e.key, []) if a["alert_id"] not in matched
+                      and a["window_start"] <= e.window_end
+                      and (e.window_start - a["window_end"]).days <= GAP_ENDS_EPISODE), None)
+        start = min(e.window_start, prior["window_start"]) if prior else e.window_start
+        status = "firing" if (as_of - e.window_end).days < GAP_ENDS_EPISODE else "resolved"
+        court = courts.get(e.court_id, {})
+        row = {
+            "alert_id": prior["alert_id"] if prior else fingerprint(e.key, start),
+            "kind": e.kind, "rule_id": e.rule_id, "court_id": e.court_id,
+            "high_court_id": court.get("high_court_id"), "metric_id": e.metric_id, "source": e.source,
+            "window_start": start, "window_end": e.window_end, "status": status, "severity": e.severity,
+            "observed": float(e.observed), "expected": float(e.expected),
+            "message": message(e, court.get("name", e.court_id)),
+            "first_detected_at": prior["first_detected_at"] if prior else now,
+        }
+        if prior:
+            matched.add(prior["alert_id"])
+            same = all(row[k] == prior[k] for k in ("window_start", "window_end", "status", "severity",
+                                                    "observed", "expected"))
+            row["updated_at"] = prior["updated_at"] if same else now
+        else:
+            row["updated_at"] = now
+        out.append(row)
+    for a in existing:
+        if a["alert_id"] in matched or a["status"] != "firing":
+            continue
+        if a["window_end"] >= lookback_start:  # its condition no longer holds
+            out.append({**a, "status": "resolved", "updated_at": now})
+    return out
+
+
+def evaluate(spark: SparkSession, warehouse: str, as_of: date, cfg: AlertRules) -> list[dict]:
+    """Derive the alerts as of `as_of` and merge them into gold/alerts. Returns the changed rows."""
+    ALERTS.create_if_missing(spark, warehouse)
+    courts = {r["court_id"]: r.asDict() for r in COURTS.read(spark, warehouse).collect()}
+    existing = [r.asDict() for r in ALERTS.read(spark, warehouse).collect()]
+    found = episodes(conditions(spark, warehouse, as_of, cfg))
+    now = datetime.now(timezone.utc)
+    rows = reconcile(existing, found, as_of, detectors.lookback_start(as_of, cfg.lookback_days), courts, now)
+    changed = [r for r in rows if r["updated_at"] == now]
+    if changed:
+        (ALERTS.delta_table(spark, warehouse).alias("t")
+         .merge(spark.createDataFrame(changed, ALERTS.schema).alias("s"), "t.alert_id = s.alert_id")
+         .whenMatchedUpdate(set={c: f"s.{c}" for c in ALERTS.schema.fieldNames() if c != "first_detected_at"})
+         .whenNotMatchedInsertAll().execute())
+    return changed

@@ -1,0 +1,113 @@
+"""The alert rules and detector settings the alert jobs take (conf/alerts.yaml).
+
+Declared here, beside the jobs that read them, as typed models: the
+application validates the file once at start-up (courtwatch/settings.py) and
+passes the result in, so a typo fails there, naming the key, not while Spark
+plans a query.
+"""
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, PositiveInt, field_validator, model_validator
+
+from schemas.metric_catalog import catalog
+
+Share = Field(gt=0, le=1)
+
+
+class _Rules(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+def _known_metric(metric_id: str) -> str:
+    ids = [m.id for m in catalog().metrics]
+    if metric_id not in ids:
+        raise ValueError(f"{metric_id!r} is not a metric of schemas/metrics.yaml")
+    return metric_id
+
+
+class FeedRule(_Rules):
+    rule_id: str = "feed_silence"
+    history_days: PositiveInt = 7  # a court that delivered on each of these days before ...
+    silent_days: PositiveInt = 2  # ... and then on none of this many consecutive business dates
+    critical_after_days: PositiveInt = 5
+
+
+class ThresholdRule(_Rules):
+    metric_id: str
+    warning_below: float = Share
+    critical_below: float = Share
+
+    _metric = field_validator("metric_id")(_known_metric)
+
+    @model_validator(mode="after")
+    def _critical_is_worse(self):
+        if self.critical_below > self.warning_below:
+            raise ValueError(f"critical_below {self.critical_below} is above warning_below {self.warning_below}")
+        return self
+
+
+class Threshold(_Rules):
+    min_denominator: int = Field(30, ge=0)  # checked only where the month's denominator reaches this
+    rules: tuple[ThresholdRule, ...] = ()
+
+
+class Anomaly(_Rules):
+    method: Literal["pooled_gtest", "robust_z"] = "pooled_gtest"
+    metrics: list[str]
+    baseline_days: PositiveInt = 56
+    min_baseline_days: PositiveInt = 14
+    window_days: PositiveInt = 3
+    g_threshold: float = Field(20, gt=0)
+    min_expected_count: float = Field(15, ge=0)
+    min_trials: int = Field(20, ge=0)
+    count_ratio: float = Field(0.5, gt=0, lt=1)
+    rate_change: float = Share
+    rate_ratio: float = Field(2.0, gt=1)
+    critical_count_ratio: float = Field(0.25, gt=0, lt=1)
+    critical_rate_change: float = Share
+    z_threshold: float = Field(5, gt=0)
+    skip_counts_in_festivals: bool = True
+
+    @field_validator("metrics")
+    @classmethod
+    def _known_metrics(cls, ids):
+        return [_known_metric(m) for m in ids]
+
+
+class Smtp(_Rules):
+    host: str = "127.0.0.1"
+    port: int = Field(25, gt=0, lt=65536)
+    starttls: bool = False
+    sender: str
+    recipient: str  # {high_court_id} is filled in
+    user_env: str | None = None
+    password_env: str | None = None
+
+
+class Webhook(_Rules):
+    url: str
+    token_env: str | None = None
+    timeout_seconds: float = Field(10, gt=0)
+
+
+class Notify(_Rules):
+    notifier: Literal["outbox", "smtp", "webhook"] = "outbox"
+    outbox_dir: str = "data/outbox"  # made absolute by the settings loader
+    smtp: Smtp | None = None
+    webhook: Webhook | None = None
+
+    @model_validator(mode="after")
+    def _chosen_is_configured(self):
+        if self.notifier != "outbox" and getattr(self, self.notifier) is None:
+            raise ValueError(f"notifier {self.notifier!r} is chosen but has no {self.notifier}: section")
+        return self
+
+
+class AlertRules(_Rules):
+    lookback_days: PositiveInt = 120  # episodes are re-derived over this many days each run
+    feed: FeedRule = FeedRule()
+    threshold: Threshold = Threshold()
+    anomaly: Anomaly
+    notify: Notify = Notify()

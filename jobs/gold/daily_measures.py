@@ -1,0 +1,88 @@
+"""Daily measures: each catalog measure summed per court and day.
+
+work/daily_measures holds, per (court_id, date, measure), the day's flow total
+or the day's change of a stock. It is kept current from silver's change data
+feed: a changed entity takes back its old version's contributions and adds its
+new ones. The silver versions it reflects are written in the same commit, so a
+run killed half-way resumes without counting anything twice.
+"""
+from __future__ import annotations
+
+from pyspark.sql import Column, DataFrame, SparkSession
+from pyspark.sql import functions as F
+
+from schemas import SOURCES
+from schemas.metric_catalog import Measure, catalog
+from schemas.warehouse import table
+
+DAILY_MEASURES = table("work.daily_measures")
+WATERMARK = "silver_versions"
+
+
+def _entry(measure: Measure, court: str, day: str, value: Column) -> Column:
+    return F.struct(F.lit(measure.name).alias("measure"), F.expr(court).alias("court_id"),
+                    F.expr(day).cast("date").alias("date"), value.cast("double").alias("value"))
+
+
+def contributions(rows: DataFrame, source: str, sign: Column | None = None) -> DataFrame:
+    """(court_id, date, measure, value) of each silver row, times `sign` (+1 or -1)."""
+    sign = F.lit(1) if sign is None else sign
+    entries = []
+    for m in catalog().measures_of(source):
+        where = F.expr(m.where) if m.where else F.lit(True)
+        if m.stock:
+            entries.append(F.when(where & F.expr(m.start).isNotNull(), _entry(m, m.court, m.start, sign)))
+            entries.append(F.when(where & F.expr(m.end).isNotNull(), _entry(m, m.court, m.end, -sign)))
+        else:
+            entries.append(F.when(where & F.expr(m.date).isNotNull(), _entry(m, m.court, m.date, F.expr(m.value) * sign)))
+    exploded = rows.select(F.explode(F.filter(F.array(*entries), lambda e: e.isNotNull())).alias("e"))
+    return exploded.select("e.court_id", "e.date", "e.measure", "e.value").where("court_id IS NOT NULL AND value IS NOT NULL")
+
+
+def _total(parts: list[DataFrame]) -> DataFrame:
+    df = parts[0]
+    for p in parts[1:]:
+        df = df.unionByName(p)
+    return df.groupBy("court_id", "date", "measure").agg(F.sum("value").alias("value"))
+
+
+def _silver_versions(spark: SparkSession, warehouse: str) -> dict[str, int]:
+    out = {}
+    for s in SOURCES:
+        silver = table(f"silver.{s}")
+        if silver.exists(spark, warehouse):
+            out[s] = silver.version(spark, warehouse)
+    return out
+
+
+def update(spark: SparkSession, warehouse: str, full: bool = False) -> bool:
+    """Bring daily_measures up to silver. True if anything changed."""
+    current = _silver_versions(spark, warehouse)
+    meta = DAILY_MEASURES.last_commit_metadata(spark, warehouse, WATERMARK)
+    if full or meta is None:
+        parts = [contributions(table(f"silver.{s}").read(spark, warehouse), s) for s in current]
+        if not parts:
+            return False
+        DAILY_MEASURES.overwrite(_total(parts).where("value != 0"), warehouse, {WATERMARK: current})
+        return True
+    done = meta[WATERMARK]
+    parts = []
+    for s, v in current.items():
+        start = done.get(s, -1) + 1
+        if start > v:
+            continue
+        changes = (spark.read.format("delta").option("readChangeFeed", "true")
+                   .option("startingVersion", start).option("endingVersion", v)
+                   .load(table(f"silver.{s}").location(warehouse)))
+        sign = F.when(F.col("_change_type").isin("update_preimage", "delete"), F.lit(-1)).otherwise(F.lit(1))
+        parts.append(contributions(changes, s, sign))
+    if not parts:
+        return False
+    delta = _total(parts).where("value != 0")
+    (DAILY_MEASURES.delta_table(spark, warehouse, {WATERMARK: current}).alias("t")
+     .merge(delta.alias("s"), "t.court_id = s.court_id AND t.date = s.date AND t.measure = s.measure")
+     .whenMatchedDelete(condition="t.value + s.value = 0")
+     .whenMatchedUpdate(set={"value": "t.value + s.value"})
+     .whenNotMatchedInsertAll()
+     .execute())
+    return True

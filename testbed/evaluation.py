@@ -1,0 +1,151 @@
+"""`courtwatch evaluate`: how well the early warning catches injected incidents.
+
+Generates landing zones with and without incidents, runs the pipeline, derives
+the alert episodes with each anomaly method, and scores them as alerts.md
+defines: recall (an alert for the court and metric, or source, overlapping the
+incident and starting no later than 3 days after it began), precision (share
+of anomaly and feed episodes overlapping an incident of the same court),
+detection delay, and false alerts per 100 court-months on incident-free data.
+"""
+from __future__ import annotations
+
+import json
+import statistics
+import tempfile
+import time
+from datetime import date, timedelta
+from pathlib import Path
+
+from courtwatch import pipeline
+from courtwatch.progress import Progress
+from courtwatch.settings import Profile
+from jobs.alerts import episodes as alerts
+from jobs.alerts.rules import AlertRules
+from schemas.warehouse import table
+from testbed.generate.landing_zone import generate
+
+MAX_DELAY = 3
+
+
+def score(episodes: list[alerts.Episode], incidents: list[dict]) -> dict:
+    inc = [{**i, "start": date.fromisoformat(i["start"]), "end": date.fromisoformat(i["end"])} for i in incidents]
+    caught, delays = [], []
+    for i in inc:
+        hits = [e for e in episodes if e.court_id == i["court_id"]
+                and (e.source == i["source"] if i["kind"] == "feed_silence" else e.metric_id == i["metric_id"])
+                and e.window_start <= i["end"] and e.window_end >= i["start"]
+                and e.window_start <= i["start"] + timedelta(days=MAX_DELAY)]
+        caught.append(bool(hits))
+        if hits:
+            delays.append(max(0, (min(e.window_start for e in hits) - i["start"]).days))
+    judged = [e for e in episodes if e.kind in ("anomaly", "feed")]
+    true = [e for e in judged if any(e.court_id == i["court_id"] and e.window_start <= i["end"]
+                                     and e.window_end >= i["start"] for i in inc)]
+    return {
+        "incidents": len(inc), "caught": sum(caught),
+        "recall": sum(caught) / len(inc) if inc else None,
+        "episodes": len(judged), "true_episodes": len(true),
+        "precision": len(true) / len(judged) if judged else None,
+        "mean_delay_days": statistics.mean(delays) if delays else None,
+        "max_delay_days": max(delays) if delays else None,
+        "missed": [f"{i['kind']} {i['court_id']} {i['start']}" for i, c in zip(inc, caught) if not c],
+        "false": [f"{e.kind} {e.rule_id} {e.court_id} {e.metric_id or e.source} {e.window_start}..{e.window_end}"
+                  for e in judged if e not in true],
+    }
+
+
+def _episodes(spark, warehouse: str, as_of: date, cfg: AlertRules, method: str) -> list[alerts.Episode]:
+    cfg = cfg.model_copy(update={"anomaly": cfg.anomaly.model_copy(update={"method": method})})
+    return alerts.episodes(alerts.conditions(spark, warehouse, as_of, cfg))
+
+
+def evaluate(spark, settings: Profile, profile: str, start: date, days: int, incidents: int, seeds: list[int],
+             methods: list[str], workdir: str | None = None, rescore: bool = False) -> dict:
+    """Generate, run and score each seed twice (with incidents and without).
+
+    With `rescore`, the landing zones and warehouses already in `workdir` are
+    scored again with the current alert settings, without generating or running:
+    tuning a detector then takes seconds, and the data stays the same.
+    """
+    work = Path(workdir or tempfile.mkdtemp(prefix="courtwatch-eval-"))
+    rules = settings.alert_rules()
+    cfg = rules.model_copy(update={"lookback_days": days + 1,
+                                   "notify": rules.notify.model_copy(update={"outbox_dir": str(work / "outbox")})})
+    results = {"profile": profile, "start": start.isoformat(), "days": days, "seeds": seeds, "rescored": rescore,
+               "runs": []}
+    with Progress("evaluate") as progress:
+        for seed, label, n in progress.track([(s, label, n) for s in seeds
+                                              for label, n in (("incidents", incidents), ("clean", 0))],
+                                             "data sets"):
+            landing, warehouse = work / f"{label}-{seed}" / "landing", str(work / f"{label}-{seed}" / "warehouse")
+            t = time.time()
+            if rescore:
+                truth = json.loads((landing / "_truth" / "truth.json").read_text())
+                as_of = start + timedelta(days=days - 1)
+            else:
+                truth = generate(profile, str(landing), start, days, seed=seed, incidents=n)
+                ctx = pipeline.RunContext.of(spark, settings, alert_rules=cfg, landing=str(landing),
+                                             warehouse=warehouse)
+                as_of = pipeline.run(ctx).gold_as_of
+            courts = table("silver.courts").read(spark, warehouse).count()
+            court_months = courts * days / 30.0
+            for method in methods:
+                s = score(_episodes(spark, warehouse, as_of, cfg, method), truth["incidents"])
+                s.update(seed=seed, data=label, method=method, courts=courts, court_months=round(court_months, 1),
+                         false_per_100_court_months=round(100 * (s["episodes"] - s["true_episodes"]) / court_months, 3),
+                         seconds=round(time.time() - t, 1))
+                results["runs"].append(s)
+                print(json.dumps({k: v for k, v in s.items() if k not in ("false",)}, ensure_ascii=False))
+    return results
+
+
+def summarise(results: dict, methods: list[str]) -> list[dict]:
+    out = []
+    for m in methods:
+        inc = [r for r in results["runs"] if r["method"] == m and r["data"] == "incidents"]
+        clean = [r for r in results["runs"] if r["method"] == m and r["data"] == "clean"]
+        caught, total = sum(r["caught"] for r in inc), sum(r["incidents"] for r in inc)
+        eps, true = sum(r["episodes"] for r in inc), sum(r["true_episodes"] for r in inc)
+        delays = [r["mean_delay_days"] for r in inc if r["mean_delay_days"] is not None]
+        cm = sum(r["court_months"] for r in clean)
+        out.append({"method": m, "recall": caught / total if total else None, "caught": caught, "incidents": total,
+                    "precision": true / eps if eps else None, "episodes": eps,
+                    "mean_delay_days": statistics.mean(delays) if delays else None,
+                    "max_delay_days": max((r["max_delay_days"] or 0) for r in inc) if inc else None,
+                    "false_per_100_court_months": 100 * sum(r["episodes"] - r["true_episodes"] for r in clean) / cm
+                    if cm else None, "court_months_clean": cm})
+    return out
+
+
+def markdown(results: dict, command: str, machine: str) -> str:
+    """The figures as a page for benchmarks/alerts-evaluation.md."""
+    lines = [
+        "# Early-warning evaluation", "",
+        f"- command: `{command}`",
+        f"- machine: {machine}",
+        *(["- rescored: the data in the work directory was generated and run by the same command without "
+            "`--rescore`, then scored again with the settings in conf/alerts.yaml at this commit"]
+          if results.get("rescored") else []),
+        f"- data: generator profile `{results['profile']}`, {results['days']} days from {results['start']}, "
+        f"seeds {results['seeds']}; per seed one landing zone with injected incidents and one without",
+        "- scoring as alerts.md defines it: recall (alert for the court and metric, or source, overlapping the "
+        "incident and starting <= 3 days after it began), precision (anomaly and feed episodes overlapping an "
+        "incident of the same court), false alerts per 100 court-months on incident-free data", "",
+        "| method | recall | precision | mean delay (days) | max delay | false / 100 court-months |",
+        "| --- | --- | --- | --- | --- | --- |",
+    ]
+    fmt = lambda v, f="{:.3f}": "-" if v is None else f.format(v)  # noqa: E731
+    for r in results["summary"]:
+        lines.append(f"| `{r['method']}` | {fmt(r['recall'])} ({r['caught']}/{r['incidents']}) | "
+                     f"{fmt(r['precision'])} ({r['episodes']} episodes) | {fmt(r['mean_delay_days'], '{:.2f}')} | "
+                     f"{fmt(r['max_delay_days'], '{}')} | {fmt(r['false_per_100_court_months'], '{:.2f}')} "
+                     f"({r['court_months_clean']:.0f} court-months) |")
+    lines += ["", "## Per run", ""]
+    for r in results["runs"]:
+        lines.append(f"- seed {r['seed']}, {r['data']}, `{r['method']}`: recall {fmt(r['recall'])}, precision "
+                     f"{fmt(r['precision'])}, {r['episodes']} anomaly/feed episodes, missed {r['missed'] or 'none'}")
+        for f in r["false"][:10]:
+            lines.append(f"  - not an incident: {f}")
+        if len(r["false"]) > 10:
+            lines.append(f"  - … and {len(r['false']) - 10} more")
+    return "\n".join(lines) + "\n"
