@@ -234,7 +234,7 @@ def main(argv: list[str] | None = None) -> int:
     g.add_argument("--write-from", type=_date, help="simulate from --start but write only from this day")
     g.set_defaults(func=cmd_generate)
 
-    r = sub.add_parser("run", help="run the batch pipeline: ingest, metrics, alerts")
+    r = sub.add_parser("run", help="run the pipeline's steps in order: pull, ingest, quality, metrics, alerts, notify")
     r.add_argument("--landing", help="landing root (default: the profile's)")
     r.add_argument("--warehouse", help="warehouse root (default: the profile's)")
     r.add_argument("--as-of", type=_date, help="as-of date (default: the latest accepted business date)")

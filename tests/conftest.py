@@ -58,7 +58,7 @@ def spark(profile):
 
 @pytest.fixture
 def landing(tmp_path):
-    from tests.landing_zones import Landing
+    from tests.handmade import Landing
 
     return Landing(tmp_path / "landing")
 
@@ -80,7 +80,7 @@ def run_pipeline(spark, landing, warehouse: str, alert_rules=None, **kw):
     if alert_rules is None:  # digests of a test run stay beside its warehouse
         rules = rules.model_copy(update={"notify": rules.notify.model_copy(
             update={"outbox_dir": f"{warehouse}-outbox"})})
-    landing = landing.root if hasattr(landing, "batch") else landing  # a hand-made zone (tests/landing_zones.py)
+    landing = landing.root if hasattr(landing, "batch") else landing  # a hand-made zone (tests/handmade.py)
     ctx = pipeline.RunContext.of(spark, profile, landing=str(landing),
                                  warehouse=warehouse, hash_key=TEST_KEY, alert_rules=rules, **kw)
     return pipeline.run(ctx)

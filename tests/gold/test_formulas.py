@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import pytest
 
-from tests import landing_zones as L
+from tests import handmade as L
 from tests.conftest import run_pipeline, table
 
 pytestmark = pytest.mark.integration

@@ -7,7 +7,7 @@ import shutil
 
 import pytest
 
-from tests import landing_zones as L
+from tests import handmade as L
 from tests.conftest import TEST_KEY, run_pipeline, table
 
 pytestmark = pytest.mark.integration

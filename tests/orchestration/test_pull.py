@@ -10,7 +10,7 @@ import pytest
 import requests
 
 from courtwatch.court_pull import pull
-from tests.landing_zones import Landing
+from tests.handmade import Landing
 
 pytestmark = pytest.mark.system
 

@@ -9,7 +9,7 @@ from pyspark.sql import functions as F
 from quality import suites
 from schemas import contract
 from courtwatch.settings import load_profile
-from tests import landing_zones as L
+from tests import handmade as L
 from tests.conftest import TEST_KEY, table
 
 pytestmark = pytest.mark.integration

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from tests import landing_zones as L
+from tests import handmade as L
 
 pytestmark = pytest.mark.unit
 

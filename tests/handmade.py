@@ -1,4 +1,4 @@
-"""Writing hand-made landing zones for tests, exactly as exchange.md lays them out."""
+"""Hand-made landing zones for tests, written exactly as exchange.md lays them out."""
 from __future__ import annotations
 
 import gzip
