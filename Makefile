@@ -102,7 +102,7 @@ cluster-down:
 test: setup
 	$(PY) -m pytest
 
-test-fast: venv
+test-fast: venv jars
 	$(PY) -m pytest -m unit
 
 lock: | $(UV)

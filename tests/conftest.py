@@ -68,10 +68,11 @@ def warehouse(tmp_path):
     return str(tmp_path / "warehouse")
 
 
-def run_pipeline(spark, landing, warehouse: str, alert_rules=None, **kw):
+def run_pipeline(spark, landing, warehouse: str, alert_rules=None, steps: tuple[str, ...] | None = None, **kw):
     """The whole pipeline on a landing zone and a warehouse, as `courtwatch run` runs it
-    (the test profile's settings otherwise; `kw` sets any of the run's own, e.g. as_of).
-    Returns the run's context: what each step found."""
+    (the test profile's settings otherwise; `kw` sets any of the run's own, e.g. as_of),
+    or only the named `steps` of it, in the pipeline's order (a test of silver need not
+    build gold). Returns the run's context: what each step found."""
     from courtwatch import pipeline
     from courtwatch.settings import load_profile
 
@@ -83,7 +84,8 @@ def run_pipeline(spark, landing, warehouse: str, alert_rules=None, **kw):
     landing = landing.root if hasattr(landing, "batch") else landing  # a hand-made zone (tests/handmade.py)
     ctx = pipeline.RunContext.of(spark, profile, landing=str(landing),
                                  warehouse=warehouse, hash_key=TEST_KEY, alert_rules=rules, **kw)
-    return pipeline.run(ctx)
+    chosen = tuple(s for s in pipeline.STEPS if steps is None or s.name in steps)
+    return pipeline.run(ctx, chosen)
 
 
 @pytest.fixture

@@ -66,7 +66,8 @@ def gold(spark, tmp_path_factory):
                procedure="enforcement", closed_date="2026-03-04", closing_method="other",
                updated_at="2026-03-25T09:00:00+08:00"),
     ])
-    run_pipeline(spark, land, str(root / "wh"), as_of=__import__("datetime").date.fromisoformat(AS_OF))
+    run_pipeline(spark, land, str(root / "wh"), steps=("ingest", "quality", "metrics"),
+                 as_of=__import__("datetime").date.fromisoformat(AS_OF))
     rows = table(spark, str(root / "wh"), "gold/court_metrics").collect()
     regions = table(spark, str(root / "wh"), "gold/region_metrics").collect()
     return ({(r["court_id"], r["period"], str(r["period_start"]), r["metric_id"]): r for r in rows},

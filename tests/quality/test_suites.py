@@ -21,7 +21,7 @@ def _by_check(rows):
 
 def test_silver_passes_and_a_slipped_row_fails_with_examples(spark, landing, warehouse, run):
     landing.batch("cases", "B110001", "2026-03-02", [L.case(f"Q{i}") for i in range(5)])
-    run(landing, warehouse)
+    run(landing, warehouse, steps=("ingest", "quality"))
     silver = table(spark, warehouse, "silver/cases")
 
     passed = suites.validate(silver, contract("cases"))

@@ -9,6 +9,9 @@ from tests.conftest import table
 pytestmark = pytest.mark.integration
 
 
+SILVER_ONLY = ("ingest", "quality")  # what these tests read is silver and quarantine
+
+
 def _silver(spark, wh, source="cases", key="case_id"):
     return {r[key]: r for r in table(spark, wh, f"silver/{source}").collect()}
 
@@ -21,7 +24,7 @@ def test_upsert_ordering_across_runs(spark, landing, warehouse, run):
         L.case("K2", updated_at=at("11"), filing_channel="online"),
         L.case("K2", updated_at=at("10"), filing_channel="mobile"),
     ])
-    run(landing, warehouse)
+    run(landing, warehouse, steps=SILVER_ONLY)
     s = _silver(spark, warehouse)
     assert s["K2"]["filing_channel"] == "online"
 
@@ -29,7 +32,7 @@ def test_upsert_ordering_across_runs(spark, landing, warehouse, run):
         L.case("K1", updated_at=at("12"), closed_date="2026-03-03", closing_method="judgment"),
         L.case("K2", updated_at=at("08"), filing_channel="counter"),  # older, arriving late
     ])
-    run(landing, warehouse)
+    run(landing, warehouse, steps=SILVER_ONLY)
     s = _silver(spark, warehouse)
     assert str(s["K1"]["closed_date"]) == "2026-03-03"
     assert s["K2"]["filing_channel"] == "online"
@@ -41,7 +44,7 @@ def test_upsert_ordering_across_runs(spark, landing, warehouse, run):
         # a newer version that is invalid: quarantined, silver keeps the valid one
         L.case("K1", updated_at=at("23"), closed_date="2026-02-01", closing_method="judgment"),
     ])
-    run(landing, warehouse)
+    run(landing, warehouse, steps=SILVER_ONLY)
     s = _silver(spark, warehouse)
     assert str(s["K1"]["closed_date"]) == "2026-03-03" and s["K1"]["_batch_id"] == "C20260303"
     assert s["K2"]["filing_channel"] == "cross_region"
@@ -54,7 +57,7 @@ def test_defaults_and_late_entities(spark, landing, warehouse, run):
     landing.batch("cases", "B110001", "2026-03-02", [L.case("E1")])
     landing.batch("cases", "B110001", "2026-03-03", [L.case("OLD", filed_date="2025-10-01",
                                                             updated_at="2025-10-01T09:00:00+08:00")])
-    run(landing, warehouse)
+    run(landing, warehouse, steps=SILVER_ONLY)
     s = _silver(spark, warehouse)
     assert s["E1"]["extension_days"] == 0 and s["E1"]["suspended_days"] == 0
     assert str(s["OLD"]["filed_date"]) == "2025-10-01"
