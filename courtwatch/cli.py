@@ -264,10 +264,12 @@ def main(argv: list[str] | None = None) -> int:
     s.add_argument("--warehouse")
     s.set_defaults(func=cmd_silence)
 
-    from courtwatch.pipeline import STEP_NAMES
+    from courtwatch.pipeline import STEP_NAMES, STEPS
 
     st = sub.add_parser("step", help="one step of `run` (what the Airflow DAG submits to Spark), or the DAG's "
-                        "helpers: waiting (the groups ingestion is mapped over) and maintain")
+                        "helpers: waiting (the groups ingestion is mapped over) and maintain",
+                        formatter_class=argparse.RawDescriptionHelpFormatter,
+                        epilog="steps, in order:\n" + "\n".join(f"  {s.name:<8} {s.does}" for s in STEPS))
     st.add_argument("step", choices=[*STEP_NAMES, "waiting", "maintain"])
     st.add_argument("--out", help="waiting: write the groups of waiting batches here as JSON")
     st.add_argument("--sources", help="ingest: comma-separated sources (default: all)")

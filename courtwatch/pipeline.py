@@ -50,7 +50,6 @@ class RunContext:
     since: datetime = field(default_factory=run_ledger.now)  # the quality gate judges what landed since
     run_id: str = ""
     # found by the steps
-    pulled: list = field(default_factory=list)
     landed: ingest.IngestResult | None = None
     gold_as_of: date | None = None
     alerts_changed: list = field(default_factory=list)
@@ -79,8 +78,8 @@ def pull(ctx: RunContext) -> str:
     """Fetch the batches of courts that publish over HTTP (profile pull.endpoints)."""
     from courtwatch.court_pull import pull as pull_court
 
-    ctx.pulled = [pull_court(ctx.landing, e.court_id, e.url) for e in ctx.pull_endpoints]
-    return "; ".join(p.summary() for p in ctx.pulled) or "no HTTP endpoints configured"
+    pulled = [pull_court(ctx.landing, e.court_id, e.url) for e in ctx.pull_endpoints]
+    return "; ".join(p.summary() for p in pulled) or "no HTTP endpoints configured"
 
 
 def ingest_batches(ctx: RunContext) -> str:
@@ -102,8 +101,9 @@ def quality_gate(ctx: RunContext) -> str:
 
 
 def build_gold(ctx: RunContext) -> str:
-    """Bring the gold metric tables up to the as-of date; a run never reports days
-    no court has delivered yet."""
+    """Bring the gold metric tables up to the as-of date.
+
+    Under the DAG (`until`) never past the newest day a court has delivered."""
     as_of = ctx.as_of
     if as_of is None and ctx.until is not None:
         _, last = metrics.business_dates(ctx.spark, ctx.warehouse)
