@@ -26,6 +26,14 @@ SPARK_CONN_ID = "courtwatch_spark"
 ENTRY_POINT = Path(__file__).resolve().parent / "spark_app.py"
 
 
+def start_date(profile: Profile):
+    """The DAGs' first day, at midnight in the profile's time zone."""
+    import pendulum
+
+    d, tz = profile.airflow.start_date, profile.airflow.timezone
+    return pendulum.datetime(d.year, d.month, d.day, tz=tz)
+
+
 def airflow_home(profile: Profile) -> Path:
     return Path(profile.airflow.home)
 

@@ -25,7 +25,7 @@ from airflow.sdk import DAG, chain, task
 from airflow.timetables.trigger import CronTriggerTimetable
 
 from courtwatch import airflow_assets as assets
-from courtwatch.orchestration import active_profile, airflow_home, spark_submit_args, task_failed
+from courtwatch.orchestration import active_profile, airflow_home, spark_submit_args, start_date, task_failed
 from courtwatch.pipeline import STEP_NAMES
 
 profile = active_profile()
@@ -46,7 +46,7 @@ def spark_step(step: str, *args: str, **kwargs) -> SparkSubmitOperator:
 with DAG(
     dag_id="courtwatch_daily",
     schedule=CronTriggerTimetable(cfg.schedule, timezone=tz),
-    start_date=pendulum.datetime(cfg.start_date.year, cfg.start_date.month, cfg.start_date.day, tz=tz),
+    start_date=start_date(profile),
     catchup=cfg.catchup,
     max_active_runs=1,  # one writer at a time: runs of the warehouse are serial by design
     default_args={

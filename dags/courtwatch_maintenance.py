@@ -10,12 +10,11 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-import pendulum
 from airflow.providers.apache.spark.operators.spark_submit import SparkSubmitOperator
 from airflow.sdk import DAG
 
 from courtwatch import airflow_assets as assets
-from courtwatch.orchestration import active_profile, spark_submit_args, task_failed
+from courtwatch.orchestration import active_profile, spark_submit_args, start_date, task_failed
 
 profile = active_profile()
 cfg = profile.airflow
@@ -23,7 +22,7 @@ cfg = profile.airflow
 with DAG(
     dag_id="courtwatch_maintenance",
     schedule=[assets.DAY_CLOSED],
-    start_date=pendulum.datetime(cfg.start_date.year, cfg.start_date.month, cfg.start_date.day, tz=cfg.timezone),
+    start_date=start_date(profile),
     catchup=False,
     max_active_runs=1,
     default_args={
