@@ -6,5 +6,6 @@ from schemas import SOURCES
 SILVER = [Asset(f"courtwatch://warehouse/silver/{s}") for s in SOURCES]
 GOLD = [Asset("courtwatch://warehouse/gold/court_metrics"), Asset("courtwatch://warehouse/gold/region_metrics")]
 ALERTS = Asset("courtwatch://warehouse/gold/alerts")
-# updated by the daily DAG's last step: the day is closed, the warehouse is quiet
+# updated by the daily DAG's last step (publish): the day is closed, the warehouse is quiet
 DAY_CLOSED = Asset("courtwatch://warehouse/day-closed")
+SERVING = Asset("courtwatch://serving")  # the dashboards' store, published by the publish step

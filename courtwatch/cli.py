@@ -222,6 +222,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--conf", default=None, help="configuration profile in conf/ (default: local, "
                         "or $COURTWATCH_PROFILE)")
     sub = parser.add_subparsers(dest="verb", required=True)
+    from courtwatch.pipeline import STEP_NAMES, STEPS
 
     g = sub.add_parser("generate", help="write a demo landing zone (registry and daily batches)")
     g.add_argument("--profile", default="small", help="tiny, small, national or national-target (conf/generate.yaml)")
@@ -234,7 +235,7 @@ def main(argv: list[str] | None = None) -> int:
     g.add_argument("--write-from", type=_date, help="simulate from --start but write only from this day")
     g.set_defaults(func=cmd_generate)
 
-    r = sub.add_parser("run", help="run the pipeline's steps in order: pull, ingest, quality, metrics, alerts, notify")
+    r = sub.add_parser("run", help="run the pipeline's steps in order: " + ", ".join(STEP_NAMES))
     r.add_argument("--landing", help="landing root (default: the profile's)")
     r.add_argument("--warehouse", help="warehouse root (default: the profile's)")
     r.add_argument("--as-of", type=_date, help="as-of date (default: the latest accepted business date)")
@@ -264,7 +265,6 @@ def main(argv: list[str] | None = None) -> int:
     s.add_argument("--warehouse")
     s.set_defaults(func=cmd_silence)
 
-    from courtwatch.pipeline import STEP_NAMES, STEPS
 
     st = sub.add_parser("step", help="one step of `run` (what the Airflow DAG submits to Spark), or the DAG's "
                         "helpers: waiting (the groups ingestion is mapped over) and maintain",

@@ -1,16 +1,20 @@
-"""Superset assets (database, datasets, charts, dashboards) from dashboards/*.yaml and the metric catalog.
+"""Superset assets (databases, datasets, charts, dashboards) from dashboards/*.yaml and the declarations.
 
 `courtwatch dashboards build` writes them to dashboards/assets/ in Superset's
 import format (the same YAML `superset export-dashboards` writes), so they are
 reviewed as diffs and imported by one command. Metric names, formulas and
-number formats come from schemas/metrics.yaml: a metric is declared once.
+number formats come from schemas/metrics.yaml, each dataset's columns from its
+serving table's declaration (schemas/tables/serving/): each is declared once.
 Identifiers are UUIDs derived from names, so a rebuild changes nothing that
 did not change. A test checks the committed assets equal a fresh build.
+
+Two databases: `courtwatch`, the serving store every dataset reads (DuckDB
+opened read-only with external access off, or PostgreSQL), and
+`courtwatch_warehouse`, the Spark SQL endpoint, for analysts' SQL Lab only.
 """
 from __future__ import annotations
 
 import json
-import re
 import shutil
 import uuid
 from pathlib import Path
@@ -18,25 +22,28 @@ from pathlib import Path
 import yaml
 
 from schemas.metric_catalog import catalog
+from schemas.warehouse import table
 
 DASHBOARDS_DIR = Path(__file__).resolve().parent.parent / "dashboards"
 ASSETS_DIR = DASHBOARDS_DIR / "assets"
-DATABASE_NAME = "courtwatch"
-DEFAULT_URI = "hive://courtwatch@127.0.0.1:10001/default"
+DATABASE_NAME = "courtwatch"  # the serving store
+WAREHOUSE_DATABASE = "courtwatch_warehouse"  # the Spark SQL endpoint
+# What the committed assets say; `courtwatch superset setup` imports them pointed at the profile's.
+DEFAULT_URI = "duckdb:///data/serving/courtwatch.duckdb"
+DEFAULT_WAREHOUSE_URI = "hive://courtwatch@127.0.0.1:10001/default"
+# DuckDB opened so that no chart, filter or expression reaches a file or anything outside the store
+DUCKDB_ENGINE_PARAMS = {"connect_args": {"read_only": True, "config": {
+    "enable_external_access": "false", "autoinstall_known_extensions": "false",
+    "autoload_known_extensions": "false", "lock_configuration": "true"}}}
 VERSION = "1.0.0"
 NAMESPACE = uuid.UUID("5c0f7a52-6f1e-4c39-9d55-2a8f0d8f6c11")
 FORMATS = {"ratio": ".1%", "days": ",.1f", "seconds": ",.0f", "score": ",.2f"}  # counts: Superset's smart number
 COUNT_FORMAT = "SMART_NUMBER"
-TIME_TYPES = ("DATE", "TIMESTAMP")
+TIME_TYPES = ("date", "timestamp")
 
 
 def uid(*parts: str) -> str:
     return str(uuid.uuid5(NAMESPACE, "/".join(parts)))
-
-
-def metric_name_sql(column: str) -> str:
-    whens = " ".join(f"WHEN '{m.id}' THEN '{m.zh}'" for m in catalog().metrics)
-    return f"CASE {column} {whens} END"
 
 
 def catalog_metric(ref: str) -> dict:
@@ -94,20 +101,25 @@ def chart_params(chart: dict, time_columns: set[str]) -> dict:
                   "legendOrientation": "top", "rich_tooltip": True, "truncate_metric": True}
         if chart["x"] in time_columns:
             params.update(time_grain_sqla=chart.get("grain", "P1D"), x_axis_time_format="smart_date")
-        else:  # a ranking: categories sorted by the value
-            params.update(x_axis_sort=adhoc[0]["label"], x_axis_sort_asc=False, orientation="vertical")
+        else:  # categories in their own order, never ranked by the value
+            params.update(x_axis_sort=chart["x"], x_axis_sort_asc=True, orientation="vertical")
         if kind == "bar" and chart.get("groupby"):
             params["stack"] = "Stack"
         return params
+    if kind == "map":
+        return {**base, "viz_type": "country_map", "select_country": "china", "entity": "province_iso",
+                "metric": adhoc[0], "number_format": fmt, "linear_color_scheme": "superset_seq_1"}
     if kind == "pie":
         return {**base, "viz_type": "pie", "metric": adhoc[0], "groupby": chart["groupby"], "number_format": fmt,
                 "show_labels": True, "label_type": "key_percent", "show_legend": True, "legendOrientation": "top"}
     if kind == "table":
         params = {**base, "viz_type": "table", "table_timestamp_format": "%Y-%m-%d", "server_pagination": False,
                   "order_desc": True, "show_cell_bars": False}
+        ascending = bool(chart.get("ascending"))
+        params["order_desc"] = not ascending
         if "columns" in chart:
             params.update(query_mode="raw", all_columns=chart["columns"],
-                          order_by_cols=[json.dumps([chart["order"], False])] if "order" in chart else [],
+                          order_by_cols=[json.dumps([chart["order"], ascending])] if "order" in chart else [],
                           column_config={c: {"d3NumberFormat": f} for c, f in chart.get("formats", {}).items()})
         else:
             params.update(query_mode="aggregate", groupby=chart["groupby"], metrics=adhoc,
@@ -141,40 +153,48 @@ def query_context(chart: dict, params: dict, time_columns: set[str]) -> dict:
     elif kind == "total":
         query.update(columns=[], metrics=[params["metric"]], orderby=[])
     elif kind in ("line", "bar"):
-        ranking = not isinstance(axis, dict)  # a category axis is sorted by the value; a time axis by time
-        query.update(columns=[axis, *params["groupby"]], metrics=params["metrics"],
-                     orderby=[[params["metrics"][0], False]] if ranking else [])
+        query.update(columns=[axis, *params["groupby"]], metrics=params["metrics"], orderby=[])
+    elif kind == "map":
+        query.update(columns=[params["entity"]], metrics=[params["metric"]], orderby=[])
     elif kind == "pie":
         query.update(columns=params["groupby"], metrics=[params["metric"]], orderby=[[params["metric"], False]])
     elif params["query_mode"] == "raw":
         query.update(columns=params["all_columns"], metrics=[],
-                     orderby=[[chart["order"], False]] if "order" in chart else [])
+                     orderby=[[chart["order"], bool(chart.get("ascending"))]] if "order" in chart else [])
     else:
         order = params.get("timeseries_limit_metric")
         query.update(columns=params["groupby"], metrics=params["metrics"],
-                     orderby=[[order, False]] if order else [])
+                     orderby=[[order, bool(chart.get("ascending"))]] if order else [])
     return {"datasource": {"id": 0, "type": "table"}, "force": False, "queries": [query],
             "form_data": params, "result_format": "json", "result_type": "full"}
 
 
-def database_asset(uri: str = DEFAULT_URI) -> dict:
-    return {"database_name": DATABASE_NAME, "sqlalchemy_uri": uri, "cache_timeout": None,
-            "expose_in_sqllab": True, "allow_run_async": False, "allow_ctas": False, "allow_cvas": False,
+def database_asset(name: str, uri: str, engine_params: dict, sql_lab: bool) -> dict:
+    return {"database_name": name, "sqlalchemy_uri": uri, "cache_timeout": None,
+            "expose_in_sqllab": sql_lab, "allow_run_async": False, "allow_ctas": False, "allow_cvas": False,
             "allow_dml": False, "allow_file_upload": False,
-            "extra": {"allows_virtual_table_explore": True, "metadata_params": {}, "engine_params": {},
+            "extra": {"allows_virtual_table_explore": sql_lab, "metadata_params": {}, "engine_params": engine_params,
                       "schemas_allowed_for_file_upload": []},
-            "uuid": uid("database", DATABASE_NAME), "version": VERSION}
+            "uuid": uid("database", name), "version": VERSION}
 
 
-def dataset_asset(name: str, spec: dict) -> dict:
-    sql = re.sub(r"\{metric_name:([\w.]+)\}", lambda m: metric_name_sql(m.group(1)), spec["sql"])
-    columns = [{"column_name": col, "verbose_name": c.get("label"), "is_dttm": c["type"] in TIME_TYPES,
-                "is_active": True, "type": c["type"], "groupby": True, "filterable": True, "expression": None,
-                "description": None, "python_date_format": None, "advanced_data_type": None, "extra": None}
-               for col, c in spec["columns"].items()]
+def serving_engine_params(uri: str) -> dict:
+    return DUCKDB_ENGINE_PARAMS if uri.startswith("duckdb:") else {}
+
+
+def dataset_asset(name: str, spec: dict, schema: str) -> dict:
+    """A dataset over the serving table `name`: its declared columns, with their Chinese labels."""
+    declared = table(f"serving.{name}")
+    unknown = set(spec["labels"]) - {c.name for c in declared.columns}
+    if unknown:
+        raise ValueError(f"dashboards/datasets.yaml: {name}: labels of columns serving.{name} lacks: {sorted(unknown)}")
+    columns = [{"column_name": c.name, "verbose_name": spec["labels"].get(c.name), "is_dttm": c.type in TIME_TYPES,
+                "is_active": True, "type": c.type.upper(), "groupby": True, "filterable": True, "expression": None,
+                "description": c.description, "python_date_format": None, "advanced_data_type": None, "extra": None}
+               for c in declared.columns]
     return {"table_name": name, "main_dttm_col": spec.get("time_column"), "description": spec.get("description"),
-            "default_endpoint": None, "offset": 0, "cache_timeout": None, "catalog": None, "schema": "default",
-            "sql": sql, "params": None, "template_params": None, "filter_select_enabled": True,
+            "default_endpoint": None, "offset": 0, "cache_timeout": None, "catalog": None, "schema": schema,
+            "sql": None, "params": None, "template_params": None, "filter_select_enabled": True,
             "fetch_values_predicate": None, "extra": None, "normalize_columns": False,
             "always_filter_main_dttm": False, "uuid": uid("dataset", name),
             "metrics": [{"metric_name": "count", "verbose_name": "行数", "metric_type": "count",
@@ -186,8 +206,7 @@ def dataset_asset(name: str, spec: dict) -> dict:
 def chart_asset(dashboard: str, chart: dict, datasets: dict) -> dict:
     if chart["dataset"] not in datasets:
         raise ValueError(f"chart {chart['title']!r} reads unknown dataset {chart['dataset']!r}")
-    time_columns = {c for c, spec in datasets[chart["dataset"]]["columns"].items()
-                    if spec["type"] in TIME_TYPES}
+    time_columns = {c.name for c in table(f"serving.{chart['dataset']}").columns if c.type in TIME_TYPES}
     params = chart_params(chart, time_columns)
     return {"slice_name": chart["title"], "description": None, "certified_by": None,
             "certification_details": None, "viz_type": params["viz_type"], "params": params,
@@ -219,7 +238,7 @@ def dashboard_asset(spec: dict, charts: list[list[dict]]) -> dict:
                 "targets": [{"datasetUuid": uid("dataset", f["dataset"]), "column": {"name": f["column"]}}],
                 "controlValues": {"enableEmptyFilter": bool(f.get("first")), "defaultToFirstItem": bool(f.get("first")),
                                   "multiSelect": not f.get("first"), "searchAllOptions": False,
-                                  "inverseSelection": False},
+                                  "inverseSelection": False, "sortAscending": not f.get("newest_first")},
                 "defaultDataMask": {"extraFormData": {}, "filterState": {}, "ownState": {}},
                 "cascadeParentIds": [], "scope": {"rootPath": ["ROOT_ID"], "excluded": []},
                 # charts wait for the preselected value instead of loading unfiltered first
@@ -236,14 +255,27 @@ def dashboard_asset(spec: dict, charts: list[list[dict]]) -> dict:
             "version": VERSION}
 
 
-def build(uri: str = DEFAULT_URI) -> dict[str, dict]:
-    """Every asset file: path inside the export bundle -> its YAML content."""
+def dashboard_specs() -> list[dict]:
+    """dashboards/dashboards.yaml: the dashboards, in their order."""
+    return yaml.safe_load((DASHBOARDS_DIR / "dashboards.yaml").read_text())
+
+
+def slugs() -> list[str]:
+    return [d["slug"] for d in dashboard_specs()]
+
+
+def build(uri: str = DEFAULT_URI, warehouse_uri: str = DEFAULT_WAREHOUSE_URI) -> dict[str, dict]:
+    """Every asset file: path inside the export bundle -> its YAML content.
+
+    `uri` is the serving store's (duckdb:///FILE or postgresql://...), `warehouse_uri` the SQL endpoint's."""
     datasets = yaml.safe_load((DASHBOARDS_DIR / "datasets.yaml").read_text())
-    dashboards = yaml.safe_load((DASHBOARDS_DIR / "dashboards.yaml").read_text())
+    dashboards = dashboard_specs()
+    schema = "main" if uri.startswith("duckdb:") else "serving"
     files = {"metadata.yaml": {"version": VERSION, "type": "assets", "timestamp": "2026-01-01T00:00:00+00:00"},
-             f"databases/{DATABASE_NAME}.yaml": database_asset(uri)}
+             f"databases/{DATABASE_NAME}.yaml": database_asset(DATABASE_NAME, uri, serving_engine_params(uri), False),
+             f"databases/{WAREHOUSE_DATABASE}.yaml": database_asset(WAREHOUSE_DATABASE, warehouse_uri, {}, True)}
     for name, spec in datasets.items():
-        files[f"datasets/{DATABASE_NAME}/{name}.yaml"] = dataset_asset(name, spec)
+        files[f"datasets/{DATABASE_NAME}/{name}.yaml"] = dataset_asset(name, spec, schema)
     for spec in dashboards:
         rows = []
         for row in spec["rows"]:
@@ -260,10 +292,11 @@ def dump(content: dict) -> str:
     return yaml.safe_dump(content, allow_unicode=True, sort_keys=True, width=120)
 
 
-def write(directory: Path = ASSETS_DIR, uri: str = DEFAULT_URI) -> list[Path]:
+def write(directory: Path = ASSETS_DIR, uri: str = DEFAULT_URI,
+          warehouse_uri: str = DEFAULT_WAREHOUSE_URI) -> list[Path]:
     shutil.rmtree(directory, ignore_errors=True)
     written = []
-    for rel, content in build(uri).items():
+    for rel, content in build(uri, warehouse_uri).items():
         path = directory / rel
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(dump(content))

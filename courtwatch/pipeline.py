@@ -2,7 +2,7 @@
 one process; the Airflow DAG (dags/courtwatch_daily.py) maps the same steps onto
 tasks, each `courtwatch step NAME`.
 
-    pull -> ingest -> quality -> metrics -> alerts -> notify
+    pull -> ingest -> quality -> metrics -> alerts -> notify -> publish
 
 The quality gate is a step like the others: in both, a suite that fails
 stops the run before gold is built. Every run (the whole pipeline, or one step
@@ -20,12 +20,13 @@ from typing import Callable
 from pyspark.sql import SparkSession
 
 from courtwatch.progress import Progress
-from courtwatch.settings import Profile
+from courtwatch.settings import CacheSettings, Profile, ServingSettings
 from jobs.alerts import episodes, notify
 from jobs.alerts.rules import AlertRules
 from jobs.gold import metrics
 from jobs.landing import court_registry, ingest
 from jobs.ops import run_ledger
+from jobs.serving import postgres_store, publish
 from quality import suites
 
 log = logging.getLogger("courtwatch")
@@ -49,6 +50,11 @@ class RunContext:
     courts: list[str] | None = None
     since: datetime = field(default_factory=run_ledger.now)  # the quality gate judges what landed since
     run_id: str = ""
+    serving: ServingSettings = ServingSettings()
+    serving_store: str = ""  # the DuckDB file the dashboards read
+    postgres_dsn: str | None = None  # serving.store postgres: where to copy it
+    results_cache: CacheSettings = CacheSettings(backend="none")  # Superset's, emptied after a publish
+    results_cache_redis_url: str | None = None
     # found by the steps
     landed: ingest.IngestResult | None = None
     gold_as_of: date | None = None
@@ -61,8 +67,15 @@ class RunContext:
         given = dict(spark=spark, landing=profile.landing, warehouse=profile.warehouse,
                      hash_key=profile.hash_key(), alert_rules=profile.alert_rules(),
                      lookback_days=None if rescan else profile.ingest.lookback_days,
-                     pull_endpoints=profile.pull.endpoints)
-        return cls(**{**given, **overrides})
+                     pull_endpoints=profile.pull.endpoints, serving=profile.serving,
+                     results_cache=profile.superset.cache,
+                     results_cache_redis_url=profile.secret(profile.superset.cache.redis_url_var)
+                     if profile.superset.cache.backend == "redis" else None,
+                     postgres_dsn=profile.secret(profile.serving.postgres_dsn_var)
+                     if profile.serving.store == "postgres" else None)
+        given.update(overrides)
+        given.setdefault("serving_store", profile.serving_store(given["warehouse"]))
+        return cls(**given)
 
     def summary(self) -> str:
         firing = sum(a["status"] == "firing" for a in self.alerts_changed)
@@ -141,6 +154,20 @@ def notify_high_courts(ctx: RunContext) -> str:
     return f"digests sent to {len(ctx.notified)} high court(s)"
 
 
+def publish_serving(ctx: RunContext) -> str:
+    """Publish the serving store the dashboards read (DuckDB; PostgreSQL too by choice)."""
+    from courtwatch.superset_service import clear_results_cache
+
+    done = publish.publish(ctx.warehouse, ctx.serving_store, ctx.spark, ctx.run_id)
+    summary = done.summary()
+    if ctx.serving.store == "postgres":
+        rows = postgres_store.copy_store(ctx.serving_store, ctx.postgres_dsn, ctx.serving.postgres_reader_role,
+                                         ctx.serving.postgres_schema)
+        summary += f"; copied into PostgreSQL schema {ctx.serving.postgres_schema} ({sum(rows.values()):,} rows)"
+    # after the swap: a cached chart of the old store is not served again
+    return summary + f"; {clear_results_cache(ctx.results_cache, ctx.results_cache_redis_url)}"
+
+
 @dataclass(frozen=True)
 class Step:
     name: str
@@ -158,6 +185,7 @@ STEPS = (
     Step("metrics", build_gold),
     Step("alerts", evaluate_alerts),
     Step("notify", notify_high_courts),
+    Step("publish", publish_serving),
 )
 STEP_NAMES = tuple(s.name for s in STEPS)
 

@@ -14,10 +14,10 @@ from __future__ import annotations
 import os
 from datetime import date
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Literal
 
 import yaml
-from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, ValidationError
+from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, ValidationError, model_validator
 
 from courtwatch import ROOT
 from jobs.alerts.rules import AlertRules
@@ -46,7 +46,8 @@ SparkValue = Annotated[str, BeforeValidator(lambda v: str(v).lower() if isinstan
 
 
 class _Section(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    # validate_default: a default path is resolved like a configured one
+    model_config = ConfigDict(extra="forbid", frozen=True, validate_default=True)
 
 
 class SparkSettings(_Section):
@@ -93,11 +94,41 @@ class SqlSettings(_Section):
     metastore: Location = "data/metastore"
 
 
+class ServingSettings(_Section):
+    """The dashboards' store (jobs/serving/): a DuckDB file, copied into PostgreSQL too by choice."""
+    store: Literal["duckdb", "postgres"] = "duckdb"
+    duckdb_path: Location | None = None  # default: serving/courtwatch.duckdb beside a local warehouse
+    # postgres: the connection comes from the environment (a secret), never from this file
+    postgres_dsn_var: str = "COURTWATCH_SERVING_DSN"
+    postgres_schema: str = "serving"
+    postgres_reader_role: str | None = None  # granted SELECT on each new schema (Superset's login)
+
+
+class CacheSettings(_Section):
+    """Superset's results cache (Flask-Caching), emptied whenever a new store is published."""
+    backend: Literal["filesystem", "redis", "none"] = "filesystem"
+    directory: Location | None = None  # default: cache/ in the Superset home
+    redis_url_var: str = "COURTWATCH_CACHE_REDIS_URL"  # redis://... from the environment
+    key_prefix: str = "courtwatch_"
+    timeout_seconds: int = Field(86400, gt=0)  # results live until the next publish (or a day)
+
+
 class SupersetSettings(_Section):
     home: Location = "data/superset"
     host: str = "127.0.0.1"
     port: Port = 8088
     workers: int = Field(2, gt=0)
+    cache: CacheSettings = CacheSettings()
+
+    @model_validator(mode="before")
+    @classmethod
+    def _cache_in_home(cls, data):
+        """The filesystem cache lives in the Superset home unless told otherwise."""
+        if isinstance(data, dict):
+            cache = dict(data.get("cache") or {})
+            cache.setdefault("directory", str(Path(data.get("home") or "data/superset") / "cache"))
+            data = {**data, "cache": cache}
+        return data
 
 
 class ClusterSettings(_Section):
@@ -124,6 +155,7 @@ class Profile(_Section):
     ingest: IngestSettings = IngestSettings()
     maintenance: MaintenanceSettings = MaintenanceSettings()
     sql: SqlSettings = SqlSettings()
+    serving: ServingSettings = ServingSettings()
     superset: SupersetSettings = SupersetSettings()
     cluster: ClusterSettings = ClusterSettings()
 
@@ -136,6 +168,15 @@ class Profile(_Section):
         """conf/spark-defaults.yaml, with the profile's own spark.conf on top."""
         defaults = yaml.safe_load((CONF_DIR / "spark-defaults.yaml").read_text())
         return {**{k: str(v) for k, v in defaults.items()}, **self.spark.conf}
+
+    def serving_store(self, warehouse: str | None = None) -> str:
+        """The DuckDB store's file: as configured, else beside the (local) warehouse."""
+        if self.serving.duckdb_path:
+            return self.serving.duckdb_path
+        warehouse = warehouse or self.warehouse
+        if "://" in warehouse:
+            return resolve_location("data/serving/courtwatch.duckdb")
+        return str(Path(warehouse).parent / "serving" / "courtwatch.duckdb")
 
     def alert_rules(self) -> AlertRules:
         rules = _validated(AlertRules, Path(self.alerts_file))

@@ -15,7 +15,7 @@ import time
 from pyspark.sql import DataFrame, SparkSession
 
 from courtwatch.settings import Profile
-from schemas.warehouse import tables
+from schemas.warehouse import delta_tables
 
 log = logging.getLogger("courtwatch")
 
@@ -23,7 +23,8 @@ log = logging.getLogger("courtwatch")
 def register(spark: SparkSession, warehouse: str) -> list[str]:
     """Create the layer databases and a table for each declared table that exists. Returns the names."""
     names = []
-    for name, declared in tables().items():
+    for declared in delta_tables():
+        name = declared.name
         if not declared.exists(spark, warehouse):
             continue
         spark.sql(f"CREATE DATABASE IF NOT EXISTS {declared.layer}")

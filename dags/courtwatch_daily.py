@@ -1,6 +1,6 @@
 """courtwatch_daily: the warehouse's day, from the courts' batches to the high courts' digests.
 
-pull_court[court] -> find_waiting -> ingest[high court] -> quality -> metrics -> alerts -> notify
+pull_court[court] -> find_waiting -> ingest[high court] -> quality -> metrics -> alerts -> notify -> publish
 
 - Ingestion is mapped over the high courts whose courts have batches waiting
   (all three sources of a province in one task), so a broken or slow group
@@ -9,7 +9,7 @@ pull_court[court] -> find_waiting -> ingest[high court] -> quality -> metrics ->
 - Each Spark step is `courtwatch step ...` submitted with SparkSubmitOperator to
   the master of the active profile (conf/, $COURTWATCH_PROFILE): local[*] by
   default, a cluster master by configuration.
-- The steps update assets (silver, gold, alerts); the maintenance DAG and
+- The steps update assets (silver, gold, alerts, the serving store); the maintenance DAG and
   downstream consumers are scheduled on them.
 - Catch-up and backfill: `courtwatch airflow backfill create --dag-id
   courtwatch_daily --from-date ... --to-date ...`; each run's metrics are as of
@@ -91,7 +91,8 @@ with DAG(
         "quality": spark_step("quality", "--since", "{{ dag_run.start_date.isoformat() }}", trigger_rule="all_done"),
         "metrics": spark_step("metrics", "--until", "{{ business_date(dag_run) }}", outlets=assets.GOLD),
         "alerts": spark_step("alerts", outlets=[assets.ALERTS]),
-        "notify": spark_step("notify", outlets=[assets.DAY_CLOSED]),
+        "notify": spark_step("notify"),
+        "publish": spark_step("publish", outlets=[assets.SERVING, assets.DAY_CLOSED]),
     }
     assert tuple(tasks) == STEP_NAMES, "the DAG maps every step of courtwatch/pipeline.py, in order"
     # the groups ingestion is mapped over are found once every pull is done

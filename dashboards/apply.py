@@ -1,17 +1,18 @@
 """Load the dashboards and who sees what into Superset: run by `courtwatch superset setup` with Superset's Python.
 
 `apply.py BUNDLE_DIR` imports every asset of BUNDLE_DIR (what courtwatch
-writes from dashboards/assets, the database pointed at the profile's SQL
-endpoint) with Superset's asset importer, which overwrites: the database,
-datasets, charts and dashboards become exactly what the repository says.
-Then the access rules:
+writes from dashboards/assets, the databases pointed at the profile's serving
+store and SQL endpoint) with Superset's asset importer, which overwrites: the
+databases, datasets, charts and dashboards become exactly what the repository
+says. Then the access rules:
 
 - courtwatch_guidance: the guidance center, every dashboard and every row.
-- courtwatch_high_court_<ID>: one per high court of the registry (silver.courts);
-  its dashboards show only its own province's rows, by a row-level security
-  filter `province_code = '<code>'` on every courtwatch dataset (on the region
-  roll-ups the national figures stay visible too: the benchmark).
-- courtwatch_analyst: everything, plus SQL Lab on the warehouse.
+- courtwatch_high_court_<ID>: one per high court of the registry (the serving
+  store's courts); its dashboards show only its own province's rows, by a
+  row-level security filter `province_code = '<code>'` on every dataset that
+  has a province (on the region roll-ups the national figures stay visible
+  too: the benchmark).
+- courtwatch_analyst: everything, plus SQL Lab on the warehouse's SQL endpoint.
 
 Users: `guidance`, `analyst` and one per high court named by its court id,
 all with the password in COURTWATCH_USER_PASSWORD (a generated secret).
@@ -24,7 +25,7 @@ from pathlib import Path
 from flask import g
 from superset.app import create_app
 
-DATABASE = "courtwatch"
+DATABASE, WAREHOUSE = "courtwatch", "courtwatch_warehouse"  # the serving store; the Spark SQL endpoint
 GUIDANCE, ANALYST, HIGH_COURT = "courtwatch_guidance", "courtwatch_analyst", "courtwatch_high_court_{}"
 NATIONAL_BENCHMARK = {"region_metrics"}  # datasets whose national rows every high court may see
 
@@ -45,10 +46,14 @@ def grant_access() -> None:
     from superset.models.core import Database
 
     database = db.session.query(Database).filter_by(database_name=DATABASE).one()
+    warehouse = db.session.query(Database).filter_by(database_name=WAREHOUSE).one()
     datasets = db.session.query(SqlaTable).filter_by(database_id=database.id).all()
+    schema = datasets[0].schema
     high_courts = database.get_df(
-        "SELECT court_id, name, province_code FROM silver.courts "
-        "WHERE level = 'HIGH' AND province_code IS NOT NULL ORDER BY court_id", schema="default")
+        "SELECT court_id, court_name AS name, province_code FROM courts "
+        "WHERE level = 'HIGH' AND province_code IS NOT NULL ORDER BY court_id", schema=schema)
+    # a dataset without a province (the store's publication row) holds nothing of any one province
+    by_province = [d for d in datasets if "province_code" in {c.column_name for c in d.columns}]
     password = os.environ["COURTWATCH_USER_PASSWORD"]
 
     def role(name, grants):
@@ -72,7 +77,7 @@ def grant_access() -> None:
     everything = [("all_datasource_access", "all_datasource_access")]
     user("guidance", "诉讼服务指导中心", "用户", [gamma, role(GUIDANCE, everything)])
     user("analyst", "数据分析", "用户", [gamma, sql_lab, role(ANALYST, everything + [
-        ("all_database_access", "all_database_access"), ("database_access", database.perm)])])
+        ("all_database_access", "all_database_access"), ("database_access", warehouse.perm)])])
 
     for court in high_courts.itertuples():
         name = HIGH_COURT.format(court.court_id)
@@ -80,8 +85,8 @@ def grant_access() -> None:
         own = f"province_code = '{court.province_code}'"
         # Their own province everywhere; on the region roll-ups also the national
         # figures, the benchmark every high court compares itself against.
-        rules = {name: ([d for d in datasets if d.table_name not in NATIONAL_BENCHMARK], own),
-                 f"{name}_benchmark": ([d for d in datasets if d.table_name in NATIONAL_BENCHMARK],
+        rules = {name: ([d for d in by_province if d.table_name not in NATIONAL_BENCHMARK], own),
+                 f"{name}_benchmark": ([d for d in by_province if d.table_name in NATIONAL_BENCHMARK],
                                        f"({own} OR region_level = 'NATIONAL')")}
         for rule, (tables, clause) in rules.items():
             rls = db.session.query(RowLevelSecurityFilter).filter_by(name=rule).one_or_none()
@@ -96,7 +101,7 @@ def grant_access() -> None:
             rls.roles = [r]
         user(court.court_id, court.name, "用户", [gamma, r])
     db.session.commit()
-    print(f"access: {len(high_courts)} high court roles with row-level security on {len(datasets)} datasets; "
+    print(f"access: {len(high_courts)} high court roles with row-level security on {len(by_province)} datasets; "
           f"users guidance, analyst, {', '.join(high_courts.court_id)}")
 
 

@@ -43,9 +43,19 @@ class Metric:
 
 
 @dataclass(frozen=True)
+class Breakdown:
+    """Flow measures of one source split by the value of one of its columns."""
+
+    by: str
+    source: str
+    measures: tuple[Measure, ...]
+
+
+@dataclass(frozen=True)
 class Catalog:
     measures: tuple[Measure, ...]
     metrics: tuple[Metric, ...]
+    breakdowns: tuple[Breakdown, ...] = ()
 
     def metric(self, metric_id: str) -> Metric:
         return next(m for m in self.metrics if m.id == metric_id)
@@ -68,4 +78,46 @@ def catalog() -> Catalog:
     measures = tuple(Measure(name=k, **v) for k, v in raw["measures"].items())
     metrics = tuple(Metric(**{k: str(v) if k in ("numerator", "denominator") else v for k, v in m.items()})
                     for m in raw["metrics"])
-    return Catalog(measures, metrics)
+    return Catalog(measures, metrics, tuple(_breakdown(by, names, measures) for by, names in
+                                            (raw.get("breakdowns") or {}).items()))
+
+
+def _breakdown(by: str, names: list[str], measures: tuple[Measure, ...]) -> Breakdown:
+    from schemas import contract
+
+    known = {m.name: m for m in measures}
+    chosen = tuple(known[n] for n in names if n in known)
+    sources = {m.source for m in chosen}
+    if len(chosen) != len(names) or len(sources) != 1 or any(m.stock for m in chosen):
+        raise ValueError(f"schemas/metrics.yaml: breakdown {by}: give flow measures of one source ({names})")
+    source = sources.pop()
+    if by not in {f.name for f in contract(source).fields if not f.personal}:
+        raise ValueError(f"schemas/metrics.yaml: breakdown {by}: not a column of {source}")
+    return Breakdown(by, source, chosen)
+
+
+@dataclass(frozen=True)
+class ReferenceInterval:
+    """A key indicator's reasonable range (合理区间), schemas/reference_intervals.yaml."""
+
+    metric_id: str
+    low: float
+    high: float
+    min_denominator: float = 0
+
+
+@cache
+def reference_intervals() -> tuple[ReferenceInterval, ...]:
+    path = SCHEMA_DIR / "reference_intervals.yaml"
+    out = []
+    for metric_id, spec in (yaml.safe_load(path.read_text()) or {}).items():
+        spec = {"interval": spec} if isinstance(spec, list) else spec
+        if metric_id not in {m.id for m in catalog().metrics}:
+            raise ValueError(f"{path}: {metric_id}: not a metric of schemas/metrics.yaml")
+        if set(spec) - {"interval", "min_denominator"} or len(spec.get("interval") or ()) != 2:
+            raise ValueError(f"{path}: {metric_id}: give interval: [low, high] and optionally min_denominator")
+        low, high = (float(v) for v in spec["interval"])
+        if not low <= high:
+            raise ValueError(f"{path}: {metric_id}: interval low {low} is above high {high}")
+        out.append(ReferenceInterval(metric_id, low, high, float(spec.get("min_denominator", 0))))
+    return tuple(out)

@@ -9,6 +9,10 @@ maintenance job, the run ledger's rollback and the README's table list all
 read these declarations; a job names a table (`table("gold.alerts")`) and
 never spells a path or a schema of its own.
 
+The `serving` layer is the dashboards' store (jobs/serving/publish.py): not
+Delta, but DuckDB or PostgreSQL tables, each declared the same way plus the
+`query.sql` that makes it from the Delta tables.
+
 Commit metadata (the input versions a derived table reflects) goes with each
 write as a writer option, and with a MERGE through a session of its own: a
 session-wide setting would tag the commits other threads make meanwhile.
@@ -26,7 +30,8 @@ from pyspark.sql import types as T
 from schemas import SCHEMA_DIR, SOURCES, SPARK_TYPES, contract
 
 TABLES_DIR = SCHEMA_DIR / "tables"
-LAYERS = ("bronze", "silver", "work", "gold", "ops")  # in the order data flows
+LAYERS = ("bronze", "silver", "work", "gold", "ops", "serving")  # in the order data flows
+DELTA_LAYERS = LAYERS[:-1]
 USER_METADATA = "spark.databricks.delta.commitInfo.userMetadata"
 
 
@@ -51,6 +56,12 @@ class Table:
     properties: dict[str, str] = field(default_factory=dict, hash=False)
     append_only: bool = False  # rows carry _run_id; an unfinished run's rows are deleted (run ledger)
     source: str | None = None  # the contract source of a per-source table
+    query: str | None = None  # serving: the SQL that makes it (DuckDB, over the Delta tables)
+    indexes: tuple[tuple[str, ...], ...] = ()  # serving: the PostgreSQL option's indexes
+
+    @property
+    def in_delta(self) -> bool:
+        return self.layer in DELTA_LAYERS
 
     @property
     def layer(self) -> str:
@@ -181,6 +192,8 @@ def _declare(folder, declared: dict[str, Table]) -> list[Table]:
             properties={k: str(v) for k, v in (meta.get("properties") or {}).items()},
             append_only=bool(meta.get("append_only", False)),
             source=source,
+            query=(folder / "query.sql").read_text() if (folder / "query.sql").exists() else None,
+            indexes=tuple(tuple(i) for i in meta.get("indexes") or ()),
         ))
     return out
 
@@ -196,6 +209,16 @@ def tables() -> dict[str, Table]:
         for t in _declare(folder, declared):
             declared[t.name] = t
     return dict(sorted(declared.items(), key=lambda kv: (LAYERS.index(kv[1].layer), kv[0])))
+
+
+def delta_tables() -> list[Table]:
+    """The warehouse's Delta tables (every layer but serving)."""
+    return [t for t in tables().values() if t.in_delta]
+
+
+def serving_tables() -> list[Table]:
+    """The serving store's tables (each query reads Delta tables only)."""
+    return [t for t in tables().values() if not t.in_delta]
 
 
 def table(name: str) -> Table:
@@ -216,6 +239,8 @@ def markdown() -> str:
             notes.append("append-only, rows carry `_run_id`")
         if "delta.enableChangeDataFeed" in t.properties:
             notes.append("change data feed")
+        if not t.in_delta:
+            notes.append("in the serving store, made by its query.sql")
         extra = f" ({'; '.join(notes)})" if notes else ""
         lines.append(f"| `{t.name}` | {', '.join(f'`{k}`' for k in t.key) or '-'} | {t.description}{extra} |")
     return "\n".join(lines)

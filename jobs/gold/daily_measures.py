@@ -1,10 +1,12 @@
 """Daily measures: each catalog measure summed per court and day.
 
 work/daily_measures holds, per (court_id, date, measure), the day's flow total
-or the day's change of a stock. It is kept current from silver's change data
-feed: a changed entity takes back its old version's contributions and adds its
-new ones. The silver versions it reflects are written in the same commit, so a
-run killed half-way resumes without counting anything twice.
+or the day's change of a stock; work/daily_breakdowns the same of the catalog's
+breakdowns, per value of their column (court x day x category). Both are kept
+current from silver's change data feed: a changed entity takes back its old
+version's contributions and adds its new ones. The silver versions a table
+reflects are written in the same commit, so a run killed half-way resumes
+without counting anything twice.
 """
 from __future__ import annotations
 
@@ -16,6 +18,7 @@ from schemas.metric_catalog import Measure, catalog
 from schemas.warehouse import table
 
 DAILY_MEASURES = table("work.daily_measures")
+DAILY_BREAKDOWNS = table("work.daily_breakdowns")
 WATERMARK = "silver_versions"
 
 
@@ -39,11 +42,31 @@ def contributions(rows: DataFrame, source: str, sign: Column | None = None) -> D
     return exploded.select("e.court_id", "e.date", "e.measure", "e.value").where("court_id IS NOT NULL AND value IS NOT NULL")
 
 
-def _total(parts: list[DataFrame]) -> DataFrame:
+def breakdown_contributions(rows: DataFrame, source: str, sign: Column | None = None) -> DataFrame:
+    """(court_id, date, breakdown, member, measure, value) of each silver row, times `sign`."""
+    sign = F.lit(1) if sign is None else sign
+    entries = []
+    for b in catalog().breakdowns:
+        if b.source != source:
+            continue
+        for m in b.measures:
+            where = F.expr(m.where) if m.where else F.lit(True)
+            entries.append(F.when(where & F.expr(m.date).isNotNull(), F.struct(
+                F.lit(b.by).alias("breakdown"), F.col(b.by).cast("string").alias("member"),
+                F.lit(m.name).alias("measure"), F.expr(m.court).alias("court_id"),
+                F.expr(m.date).cast("date").alias("date"), (F.expr(m.value) * sign).cast("double").alias("value"))))
+    if not entries:
+        return None
+    exploded = rows.select(F.explode(F.filter(F.array(*entries), lambda e: e.isNotNull())).alias("e"))
+    return exploded.select("e.court_id", "e.date", "e.breakdown", "e.member", "e.measure", "e.value") \
+        .where("court_id IS NOT NULL AND value IS NOT NULL")
+
+
+def _total(parts: list[DataFrame], keys: tuple[str, ...]) -> DataFrame:
     df = parts[0]
     for p in parts[1:]:
         df = df.unionByName(p)
-    return df.groupBy("court_id", "date", "measure").agg(F.sum("value").alias("value"))
+    return df.groupBy(*keys).agg(F.sum("value").alias("value"))
 
 
 def _silver_versions(spark: SparkSession, warehouse: str) -> dict[str, int]:
@@ -56,14 +79,22 @@ def _silver_versions(spark: SparkSession, warehouse: str) -> dict[str, int]:
 
 
 def update(spark: SparkSession, warehouse: str, full: bool = False) -> bool:
-    """Bring daily_measures up to silver. True if anything changed."""
+    """Bring daily_measures and daily_breakdowns up to silver. True if the measures changed."""
+    changed = _maintain(spark, warehouse, full, DAILY_MEASURES, contributions)
+    _maintain(spark, warehouse, full, DAILY_BREAKDOWNS, breakdown_contributions)
+    return changed
+
+
+def _maintain(spark: SparkSession, warehouse: str, full: bool, target, contribute) -> bool:
+    """Keep `target` (keyed by its declared key) the sum of `contribute` over silver."""
     current = _silver_versions(spark, warehouse)
-    meta = DAILY_MEASURES.last_commit_metadata(spark, warehouse, WATERMARK)
+    meta = target.last_commit_metadata(spark, warehouse, WATERMARK)
+    keys = target.key
     if full or meta is None:
-        parts = [contributions(table(f"silver.{s}").read(spark, warehouse), s) for s in current]
+        parts = [p for s in current if (p := contribute(table(f"silver.{s}").read(spark, warehouse), s)) is not None]
         if not parts:
             return False
-        DAILY_MEASURES.overwrite(_total(parts).where("value != 0"), warehouse, {WATERMARK: current})
+        target.overwrite(_total(parts, keys).where("value != 0"), warehouse, {WATERMARK: current})
         return True
     done = meta[WATERMARK]
     parts = []
@@ -75,12 +106,15 @@ def update(spark: SparkSession, warehouse: str, full: bool = False) -> bool:
                    .option("startingVersion", start).option("endingVersion", v)
                    .load(table(f"silver.{s}").location(warehouse)))
         sign = F.when(F.col("_change_type").isin("update_preimage", "delete"), F.lit(-1)).otherwise(F.lit(1))
-        parts.append(contributions(changes, s, sign))
+        part = contribute(changes, s, sign)
+        if part is not None:
+            parts.append(part)
     if not parts:
         return False
-    delta = _total(parts).where("value != 0")
-    (DAILY_MEASURES.delta_table(spark, warehouse, {WATERMARK: current}).alias("t")
-     .merge(delta.alias("s"), "t.court_id = s.court_id AND t.date = s.date AND t.measure = s.measure")
+    delta = _total(parts, keys).where("value != 0")
+    match = " AND ".join(f"t.{k} <=> s.{k}" for k in keys)
+    (target.delta_table(spark, warehouse, {WATERMARK: current}).alias("t")
+     .merge(delta.alias("s"), match)
      .whenMatchedDelete(condition="t.value + s.value = 0")
      .whenMatchedUpdate(set={"value": "t.value + s.value"})
      .whenNotMatchedInsertAll()

@@ -13,7 +13,7 @@ import time
 
 from pyspark.sql import SparkSession
 
-from schemas.warehouse import tables
+from schemas.warehouse import delta_tables
 
 log = logging.getLogger("courtwatch")
 
@@ -25,7 +25,8 @@ def maintain(spark: SparkSession, warehouse: str, retention_hours: int) -> list[
     if retention_hours < MIN_RETENTION_HOURS:
         raise ValueError(f"retention of {retention_hours} h is below Delta's floor of {MIN_RETENTION_HOURS} h")
     done = []
-    for name, declared in tables().items():
+    for declared in delta_tables():
+        name = declared.name
         if not declared.exists(spark, warehouse):
             continue
         t = time.time()

@@ -72,7 +72,7 @@ def test_court_and_region_metrics_match_the_contract(spark, warehouses, which):
 
 def test_incremental_equals_full(spark, warehouses):
     inc, full = warehouses
-    for name in ("gold/court_metrics", "gold/region_metrics", "work/daily_measures"):
+    for name in ("gold/court_metrics", "gold/region_metrics", "work/daily_measures", "work/daily_breakdowns"):
         a, b = table(spark, inc, name), table(spark, full, name)
         assert a.count() == b.count(), name
         assert a.exceptAll(b).count() == 0 and b.exceptAll(a).count() == 0, name

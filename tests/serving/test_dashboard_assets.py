@@ -4,10 +4,10 @@ from __future__ import annotations
 import json
 
 import pytest
-import yaml
 
 from courtwatch import dashboard_assets
 from schemas.metric_catalog import catalog
+from schemas.warehouse import serving_tables
 
 pytestmark = pytest.mark.unit
 
@@ -21,11 +21,17 @@ def test_committed_assets_equal_a_fresh_build():
     assert not stale, f"stale assets {stale}: run `courtwatch dashboards build`"
 
 
-def test_six_dashboards_every_chart_on_a_known_dataset():
+def test_the_dashboards_every_chart_on_a_serving_table():
     files = dashboard_assets.build()
     dashboards = {c["slug"]: c for rel, c in files.items() if rel.startswith("dashboards/")}
-    assert set(dashboards) == {"overview", "court", "hotline", "mediation", "alerts", "feed"}
+    assert set(dashboards) == {"overview", "intervals", "court", "hotline", "mediation", "alerts", "feed"}
     datasets = {c["uuid"] for rel, c in files.items() if rel.startswith("datasets/")}
+    # every dataset is a table of the serving store, on the serving database: none reads the warehouse
+    serving = {t.name.split(".")[1] for t in serving_tables()}
+    for rel, d in files.items():
+        if rel.startswith("datasets/"):
+            assert d["sql"] is None and d["table_name"] in serving, rel
+            assert d["database_uuid"] == dashboard_assets.uid("database", dashboard_assets.DATABASE_NAME)
     charts = {c["uuid"]: c for rel, c in files.items() if rel.startswith("charts/")}
     assert all(c["dataset_uuid"] in datasets for c in charts.values())
     placed = [v["meta"]["uuid"] for d in dashboards.values() for v in d["position"].values()
@@ -46,10 +52,30 @@ def test_metric_names_and_formulas_come_from_the_catalog():
     assert filed["sql"] == "SUM(CASE WHEN metric_id = 'case_filed' THEN numerator END)"  # a count: no denominator
     region = dashboard_assets.catalog_metric("region:clearance_rate")
     assert "region_numerator" in region["sql"] and region["label"] == "结收比（所在省）"
-    # every metric's Chinese name is in the datasets' name column
-    sql = dashboard_assets.dataset_asset("region_metrics", yaml.safe_load(
-        (dashboard_assets.DASHBOARDS_DIR / "datasets.yaml").read_text())["region_metrics"])["sql"]
-    assert all(f"WHEN '{m.id}' THEN '{m.zh}'" in sql for m in catalog().metrics)
+
+
+def test_no_chart_ranks_courts_or_provinces():
+    """SPC policy (坚决杜绝排名排序): categories in their own order, tables of courts and provinces in code order."""
+    for rel, chart in dashboard_assets.build().items():
+        if not rel.startswith("charts/"):
+            continue
+        params = chart["params"]
+        if params["viz_type"].startswith("echarts_timeseries") and "x_axis_sort" in params:
+            assert params["x_axis_sort"] == params["x_axis"] and params["x_axis_sort_asc"], chart["slice_name"]
+        # a table whose rows are courts or provinces (not alerts or batches that name one)
+        rows_are_units = (set(params.get("groupby", [])) & {"court_name", "region_name", "province_name"}
+                          or "unit_name" in params.get("all_columns", []))
+        if params["viz_type"] == "table" and rows_are_units:
+            assert not params["order_desc"], f"{chart['slice_name']} lists courts or provinces by a value"
+
+
+def test_the_serving_database_is_read_only_without_external_access():
+    database = dashboard_assets.build()[f"databases/{dashboard_assets.DATABASE_NAME}.yaml"]
+    args = database["extra"]["engine_params"]["connect_args"]
+    assert args["read_only"] is True and args["config"]["enable_external_access"] == "false"
+    assert not database["expose_in_sqllab"] and not database["allow_dml"] and not database["allow_file_upload"]
+    postgres = dashboard_assets.build("postgresql+psycopg2://reader@db/courtwatch")
+    assert postgres[f"datasets/{dashboard_assets.DATABASE_NAME}/court_metrics.yaml"]["schema"] == "serving"
 
 
 def test_saved_query_matches_the_chart():

@@ -21,7 +21,7 @@ from testbed.generate.landing_zone import generate
 from tests.conftest import free_port
 
 pytestmark = [pytest.mark.system, pytest.mark.timeout(1200)]
-SLUGS = ["overview", "court", "hotline", "mediation", "alerts", "feed"]
+SLUGS = dashboard_assets.slugs()
 
 
 @pytest.fixture(scope="module")

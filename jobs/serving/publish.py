@@ -1,0 +1,169 @@
+"""The serving store: what the dashboards show and nothing else, published whole after each run.
+
+Each table of schemas/tables/serving/ is made by its `query.sql`, which DuckDB
+runs over the Delta tables this module lets it read (INPUTS: gold, the batch
+ledger, the court registry; never bronze, never a silver record table), the
+Chinese names of schemas/labels.yaml (`labels`), the catalog's metric names
+(`metric_names`) and the reference intervals (`reference_intervals`).
+
+The store is built into a new DuckDB file beside the old one and moved over it
+with one rename, so a reader opens either the old store or the new one, never a
+half-written one (a reader that has the old file open keeps reading it). The
+PostgreSQL option (jobs/serving/postgres_store.py) copies that file's tables
+into a schema and swaps the schema in one transaction.
+
+Local warehouses are read by DuckDB's signed delta extension (delta_scan),
+others (s3a://, hdfs://) through the run's Spark session and Arrow.
+"""
+from __future__ import annotations
+
+import logging
+import os
+import time
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+from zoneinfo import ZoneInfo
+
+import duckdb
+
+from schemas import SCHEMA_DIR
+from schemas.display import label_rows
+from schemas.metric_catalog import catalog, reference_intervals
+from schemas.warehouse import Table, serving_tables, table
+
+log = logging.getLogger("courtwatch")
+CHINA = ZoneInfo("Asia/Shanghai")
+# Everything the store is made from. The record tables (bronze, silver per source)
+# are not among them: no record, no personal field and no hash of one can reach it.
+INPUTS = ("silver.courts", "work.daily_breakdowns", "gold.court_metrics", "gold.region_metrics", "gold.alerts",
+          "ops.batches", "ops.quarantine")
+DUCKDB_TYPES = {"string": "VARCHAR", "int": "INTEGER", "long": "BIGINT", "double": "DOUBLE", "bool": "BOOLEAN",
+                "date": "DATE", "timestamp": "TIMESTAMP", "list<string>": "VARCHAR[]"}
+
+
+@dataclass(frozen=True)
+class Published:
+    path: str
+    tables: dict[str, int]  # rows per table
+    seconds: float
+
+    def summary(self) -> str:
+        rows = sum(self.tables.values())
+        return f"{len(self.tables)} tables, {rows:,} rows in {self.seconds:.1f}s to {self.path}"
+
+
+def delta_extension() -> str:
+    """The delta extension's file in the duckdb-extension-delta wheel (DuckDB's signed build)."""
+    import duckdb_extension_delta
+
+    found = sorted(Path(duckdb_extension_delta.__file__).parent.glob(
+        f"extensions/v{duckdb.__version__}/delta.duckdb_extension"))
+    if not found:
+        raise RuntimeError(f"duckdb-extension-delta has no build for duckdb {duckdb.__version__}: pin both equal")
+    return str(found[0])
+
+
+def connect(path: str) -> duckdb.DuckDBPyConnection:
+    """A connection that loads only signed extensions and keeps China's wall-clock time."""
+    con = duckdb.connect(path, config={"allow_unsigned_extensions": "false", "autoinstall_known_extensions": "false",
+                                       "autoload_known_extensions": "false"})
+    con.execute("SET enable_progress_bar = false")
+    # Delta's timestamps are instants; the delta extension reads Spark's INT96 ones right
+    # only in UTC. The input views turn them into China's wall-clock time, as Spark shows them.
+    con.execute("SET TimeZone = 'UTC'")
+    return con
+
+
+def _register_inputs(con: duckdb.DuckDBPyConnection, warehouse: str, spark) -> None:
+    """Each input as a view `layer.table` (an in-memory catalog per layer); one not yet written is empty."""
+    local = "://" not in warehouse or warehouse.startswith("file://")
+    if local:
+        con.execute(f"LOAD '{delta_extension()}'")
+    for layer in sorted({name.split(".")[0] for name in INPUTS}):
+        con.execute(f"ATTACH ':memory:' AS {layer}")
+    for name in INPUTS:
+        t = table(name)
+        location = t.location(warehouse).removeprefix("file://")
+        exists = (Path(location) / "_delta_log").is_dir() if local else t.exists(spark, warehouse)
+        if not exists:
+            cols = ", ".join(f"CAST(NULL AS {DUCKDB_TYPES[c.type]}) AS {c.name}" for c in t.columns)
+            con.execute(f"CREATE VIEW {name} AS SELECT {cols} WHERE false")
+            continue
+        if local:
+            scan = f"delta_scan('{location}')"
+        else:
+            scan = f"_{name.replace('.', '_')}"
+            con.register(scan, t.read(spark, warehouse).toArrow())
+        cols = ", ".join(f"timezone('{CHINA.key}', {c.name}) AS {c.name}" if c.type == "timestamp" else c.name
+                         for c in t.columns)
+        con.execute(f"CREATE VIEW {name} AS SELECT {cols} FROM {scan}")
+
+
+def _register_reference(con: duckdb.DuckDBPyConnection) -> None:
+    con.execute("CREATE TEMP TABLE labels (kind VARCHAR, code VARCHAR, name VARCHAR)")
+    con.executemany("INSERT INTO labels VALUES (?, ?, ?)", label_rows())
+    con.execute("CREATE TEMP TABLE metric_names (metric_id VARCHAR, name VARCHAR, unit VARCHAR)")
+    con.executemany("INSERT INTO metric_names VALUES (?, ?, ?)", [(m.id, m.zh, m.unit) for m in catalog().metrics])
+    con.execute("CREATE TEMP TABLE reference_intervals (metric_id VARCHAR, low DOUBLE, high DOUBLE, "
+                "min_denominator DOUBLE)")
+    con.executemany("INSERT INTO reference_intervals VALUES (?, ?, ?, ?)",
+                    [(i.metric_id, i.low, i.high, i.min_denominator) for i in reference_intervals()])
+
+
+def _create(con: duckdb.DuckDBPyConnection, t: Table) -> None:
+    name = t.name.split(".", 1)[1]
+    columns = ", ".join(f"{c.name} {DUCKDB_TYPES[c.type]}" for c in t.columns)
+    con.execute(f"CREATE TABLE main.{name} ({columns})")
+
+
+def _fill(con: duckdb.DuckDBPyConnection, t: Table) -> int:
+    """Run the table's query into it; its columns must be the declared ones, in order."""
+    name = t.name.split(".", 1)[1]
+    got = [row[0] for row in con.execute(f"DESCRIBE ({t.query})").fetchall()]
+    want = [c.name for c in t.columns]
+    if got != want:
+        where = SCHEMA_DIR / "tables" / "serving" / name / "query.sql"
+        raise ValueError(f"{where} gives columns {got}; schema.yaml declares {want}")
+    con.execute(f"INSERT INTO main.{name} {t.query}")
+    return con.execute(f"SELECT count(*) FROM main.{name}").fetchone()[0]
+
+
+def build(warehouse: str, path: str, spark=None, run_id: str = "") -> dict[str, int]:
+    """Write a whole store into the DuckDB file `path` (which must not exist). Rows per table."""
+    con = connect(path)
+    try:
+        _register_inputs(con, warehouse, spark)
+        _register_reference(con)
+        rows = {}
+        for t in serving_tables():
+            _create(con, t)
+            if t.query is not None:
+                rows[t.name] = _fill(con, t)
+        gold_as_of = con.execute("SELECT max(period_start) FROM main.court_metrics WHERE period = 'day'").fetchone()[0]
+        con.execute("INSERT INTO main.publication VALUES (?, ?, ?, ?)",
+                    [datetime.now(CHINA).replace(tzinfo=None), gold_as_of, run_id, sum(rows.values())])
+        rows["serving.publication"] = 1
+        con.execute("CHECKPOINT")
+    finally:
+        con.close()
+    return rows
+
+
+def publish(warehouse: str, store: str, spark=None, run_id: str = "") -> Published:
+    """Build a new store beside `store` and move it into place in one rename."""
+    started = time.time()
+    target = Path(store)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    building = target.with_name(f".{target.name}.{os.getpid()}.building")
+    for leftover in (building, building.with_name(building.name + ".wal")):
+        leftover.unlink(missing_ok=True)
+    try:
+        rows = build(warehouse, str(building), spark, run_id)
+        os.chmod(building, 0o640)
+        os.replace(building, target)  # atomic on one file system: readers see the old store or the new
+    finally:
+        building.unlink(missing_ok=True)
+    done = Published(str(target), rows, time.time() - started)
+    log.info("published the serving store: %s", done.summary())
+    return done
