@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import platform
 import statistics
 import sys
 import tempfile
@@ -28,7 +27,7 @@ import requests
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from courtwatch import dashboard_assets  # noqa: E402
+from courtwatch import dashboard_assets, machine_description  # noqa: E402
 from courtwatch.settings import load_profile  # noqa: E402
 from courtwatch.superset_service import clear_results_cache  # noqa: E402
 from testbed import browser as chromium  # noqa: E402
@@ -114,7 +113,7 @@ def main() -> None:
     base = f"http://{profile.superset.host}:{profile.superset.port}"
     password = profile.secret("COURTWATCH_USER_PASSWORD")
     results = {
-        "label": args.label, "machine": f"{platform.node()} {platform.machine()}, {_cores()} cores",
+        "label": args.label, "machine": machine_description(),
         "command": " ".join(sys.argv), "at": time.strftime("%Y-%m-%d %H:%M:%S %Z"),
         "store_rows": store_size(profile.serving_store()),
         "charts": chart_times(api_session(base, args.user, password), base, args.repeat),
@@ -126,12 +125,6 @@ def main() -> None:
     print(f"wrote {out}\nslowest chart query p95: {worst['query']['p95_ms']} ms ({worst['dashboard']}: {worst['chart']})")
     for d in results["dashboards"]:
         print(f"{d['dashboard']:10} {d['charts']:2} charts  cold {d['cold_s']:.2f}s  warm {d['warm_s']:.2f}s")
-
-
-def _cores() -> int:
-    import os
-
-    return os.cpu_count() or 0
 
 
 if __name__ == "__main__":

@@ -8,4 +8,4 @@ GOLD = [Asset("courtwatch://warehouse/gold/court_metrics"), Asset("courtwatch://
 ALERTS = Asset("courtwatch://warehouse/gold/alerts")
 # updated by the daily DAG's last step (publish): the day is closed, the warehouse is quiet
 DAY_CLOSED = Asset("courtwatch://warehouse/day-closed")
-SERVING = Asset("courtwatch://serving")  # the dashboards' store, published by the publish step
+SERVING = Asset("courtwatch://warehouse/serving")  # the dashboards' store, published by the publish step

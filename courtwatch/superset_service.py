@@ -121,7 +121,8 @@ def apply(profile: Profile) -> str:
                               env=environment(profile), cwd=ROOT, capture_output=True, text=True)
     if done.returncode != 0:
         raise RuntimeError(f"dashboards/apply.py failed:\n{done.stdout[-3000:]}\n{done.stderr[-3000:]}")
-    return "; ".join(done.stdout.strip().splitlines()[-2:])
+    # its own report, not the audit events Superset logs on stdout meanwhile
+    return "; ".join(line for line in done.stdout.splitlines() if line.startswith(("imported ", "access: ")))
 
 
 def serve_command(profile: Profile) -> list[str]:

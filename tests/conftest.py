@@ -14,7 +14,11 @@ A test without a tier, or with two, fails at collection.
 from __future__ import annotations
 
 import os
+import shutil
 import socket
+import subprocess
+import tempfile
+from pathlib import Path
 
 import pytest
 
@@ -38,6 +42,37 @@ def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
+
+
+def _as_postgres(cmd: list[str]) -> list[str]:
+    # PostgreSQL refuses to run as root
+    return ["runuser", "-u", "postgres", "--", *cmd] if os.geteuid() == 0 else cmd
+
+
+@pytest.fixture(scope="module")
+def postgres():
+    """A real PostgreSQL server of the machine's (Debian's) binaries, started for the module:
+    its URI postgresql://courtwatch@127.0.0.1:PORT/postgres (trust on loopback)."""
+    initdb = shutil.which("initdb") or next(iter(sorted(Path("/usr/lib/postgresql").glob("*/bin/initdb"))), None)
+    if not initdb:
+        pytest.skip("PostgreSQL server binaries (initdb, pg_ctl) are not installed")
+    pg_ctl = str(Path(initdb).parent / "pg_ctl")
+    # not under pytest's tmp_path: its parents are private to root, and the server runs as postgres
+    tmp_path = Path(tempfile.mkdtemp(prefix="courtwatch-pg-"))
+    data, sock = tmp_path / "pgdata", tmp_path / "sock"
+    sock.mkdir()
+    if os.geteuid() == 0:
+        shutil.chown(tmp_path, "postgres")
+        shutil.chown(sock, "postgres")
+    port = free_port()
+    subprocess.run(_as_postgres([str(initdb), "-D", str(data), "-U", "courtwatch", "--auth=trust"]),
+                   check=True, capture_output=True)
+    subprocess.run(_as_postgres([pg_ctl, "-D", str(data), "-w", "-l", str(tmp_path / "pg.log"), "start",
+                                 "-o", f"-p {port} -k {sock} -c listen_addresses=127.0.0.1"]),
+                   check=True, capture_output=True)
+    yield f"postgresql://courtwatch@127.0.0.1:{port}/postgres"
+    subprocess.run(_as_postgres([pg_ctl, "-D", str(data), "-m", "fast", "stop"]), capture_output=True)
+    shutil.rmtree(tmp_path, ignore_errors=True)
 
 
 @pytest.fixture(scope="session")

@@ -78,6 +78,7 @@ class Writer:
     active: dict  # source -> the courts that send it
     truth_faults: list = field(default_factory=list)
     held: dict = field(default_factory=dict)  # (source, court) -> lines held back by a silent feed
+    made: set = field(default_factory=set)  # folders already created
 
     def _serialise(self, df: pd.DataFrame) -> list[str]:
         text = df.to_json(orient="records", lines=True, force_ascii=False, date_format="iso")
@@ -112,7 +113,9 @@ class Writer:
         return json.dumps(rec, ensure_ascii=False), rule
 
     def _put(self, path: Path, data: bytes) -> None:
-        path.parent.mkdir(parents=True, exist_ok=True)
+        if path.parent not in self.made:  # 10k batches a national day: one mkdir per folder, not per file
+            path.parent.mkdir(parents=True, exist_ok=True)
+            self.made.add(path.parent)
         path.write_bytes(data)
 
     def _batch(self, source: str, court: str, day: date, lines: list[str], fault: str | None) -> None:
@@ -130,7 +133,7 @@ class Writer:
             body += b'{"this line": is not json\n'
             count += 1
         gz = court in self.gzip_courts
-        data = gzip.compress(body, mtime=0) if gz else body
+        data = gzip.compress(body, compresslevel=6, mtime=0) if gz else body
         digest = hashlib.sha256(data).hexdigest()
         name = f"{batch_id}.jsonl" + (".gz" if gz else "")
         manifest = {"batch_id": batch_id, "source": source, "court_id": court, "business_date": day.isoformat(),
@@ -158,7 +161,7 @@ class Writer:
                 again_data = data
             else:  # the same records, other bytes: a trailing space on each line
                 again_body = ("\n".join(line + " " for line in lines) + "\n").encode("utf-8")
-                again_data = gzip.compress(again_body, mtime=0) if gz else again_body
+                again_data = gzip.compress(again_body, compresslevel=6, mtime=0) if gz else again_body
             m2 = {**manifest, "business_date": again_day.isoformat(), "sha256": hashlib.sha256(again_data).hexdigest()}
             self._put(again / name, again_data)
             self._put(again / f"{batch_id}.manifest.json", json.dumps(m2).encode())

@@ -36,17 +36,33 @@ GIVEN = list("伟芳娜秀英敏静丽强磊军洋勇艳杰娟涛明超兰霞平
 BASE = {"answer": 0.92, "complaint": 0.05, "mediation_success": 0.69, "efile": 0.95}
 
 
-def _ts(base_days: np.ndarray, seconds: np.ndarray) -> pd.Series:
-    """ISO 8601 local timestamps with the +08:00 offset."""
-    t = np.asarray(pd.to_datetime(base_days) + pd.to_timedelta(seconds, unit="s"), dtype="datetime64[s]")
-    # numpy formats ISO seconds in C; pandas' strftime was half the generator's time
-    text = pd.Series(np.char.add(np.datetime_as_string(t, unit="s"), TZ), dtype=object)
-    return text.where(~np.isnat(t))
+DATE_COLUMNS = ("filed_date", "closed_date")
 
 
-def _iso(days: np.ndarray) -> pd.Series:
-    d = np.asarray(pd.to_datetime(days), dtype="datetime64[D]")
-    return pd.Series(np.datetime_as_string(d, unit="D"), dtype=object).where(~np.isnat(d))
+def _ts(base_days: np.ndarray, seconds: np.ndarray) -> np.ndarray:
+    """Local times (datetime64[s], NaT where none): written out by _formatted only when sent,
+    since most versions the warm-up makes are never sent and formatting was a third of the time."""
+    return np.asarray(pd.to_datetime(base_days) + pd.to_timedelta(seconds, unit="s"), dtype="datetime64[s]")
+
+
+def _iso(days: np.ndarray) -> np.ndarray:
+    return np.asarray(pd.to_datetime(days), dtype="datetime64[D]")
+
+
+def _formatted(versions: pd.DataFrame) -> pd.DataFrame:
+    """The versions as exchange.md spells them: dates YYYY-MM-DD, times ISO 8601 with +08:00."""
+    out = {}
+    for column in versions.columns:
+        values = versions[column]
+        if values.dtype.kind != "M":
+            continue
+        t = values.to_numpy(dtype="datetime64[s]")
+        if column in DATE_COLUMNS:
+            text = np.datetime_as_string(t.astype("datetime64[D]"), unit="D")
+        else:  # numpy formats ISO seconds in C; pandas' strftime was half the generator's time
+            text = np.char.add(np.datetime_as_string(t, unit="s"), TZ)
+        out[column] = pd.Series(text, index=versions.index, dtype=object).where(~np.isnat(t), None)
+    return versions.assign(**out)
 
 
 class Simulator:
@@ -123,9 +139,10 @@ class Simulator:
             again["_send"] = (pd.to_datetime(again["_send"]) + pd.to_timedelta(
                 self.rng.integers(0, 3, dup.sum()), unit="D")).dt.date
             versions = pd.concat([versions, again])
+        # versions sent before the window (the warm-up's own) are never written
+        versions = versions[(versions["_send"] >= self.start) & (versions["_send"] <= self.end)]
         for d, part in versions.groupby("_send"):
-            if d <= self.end:
-                self.outbox[(d, source)].append(part.drop(columns="_send"))
+            self.outbox[(d, source)].append(part.drop(columns="_send"))
 
     def _ids(self, prefix: str, courts: np.ndarray, day: date) -> np.ndarray:
         """Ids numbered per court and day, in order of appearance, after those already given."""
@@ -136,13 +153,14 @@ class Simulator:
         for c, n in s.value_counts(sort=False).items():
             given[c] = self.seq[(prefix, c, stamp)]
             self.seq[(prefix, c, stamp)] += int(n)
-        start = s.map(given).to_numpy()
-        return np.array([f"{prefix}{c}{stamp}{k:05d}" for c, k in zip(courts, start + rank)], dtype=object)
+        number = np.char.zfill((s.map(given).to_numpy() + rank).astype(str), 5)
+        return np.char.add(np.char.add(f"{prefix}", courts.astype(str)), np.char.add(stamp, number)).astype(object)
 
     def _names(self, n: int) -> list:
         s = self.rng.choice(SURNAMES, (n, 2))
         g = self.rng.choice(GIVEN, (n, 2))
-        return [[a + b, c + e] for (a, c), (b, e) in zip(s, g)]
+        full = np.char.add(s, g)
+        return list(map(list, zip(full[:, 0].tolist(), full[:, 1].tolist())))
 
     # -- cases ------------------------------------------------------------------------------
     def _cases(self, day: date) -> None:
@@ -190,8 +208,16 @@ class Simulator:
         ids = self._ids("C", court, day)
         abbr = dict(zip(self.courts["court_id"], self.courts["abbr"]))
         kind = {"first_instance": "初", "second_instance": "终", "retrial": "再", "enforcement": "执", "other": "他"}
-        numbers = [f"({day.year}){abbr[c]}{c[-4:]}{'民' if t == 'civil' else '刑' if t == 'criminal' else '行' if t == 'administrative' else '执'}{kind[p]}{int(i[-5:])}号"
-                   for c, t, p, i in zip(court, ctype, procedure, ids)]
+        word = {"civil": "民", "criminal": "刑", "administrative": "行"}
+        parts = [np.full(n, f"({day.year})"), pd.Series(court).map(abbr).to_numpy(dtype=str),
+                 pd.Series(court).str[-4:].to_numpy(dtype=str),
+                 pd.Series(ctype).map(word).fillna("执").to_numpy(dtype=str),
+                 pd.Series(procedure).map(kind).to_numpy(dtype=str),
+                 pd.Series(ids).str[-5:].astype(int).astype(str).to_numpy(dtype=str), np.full(n, "号")]
+        numbers = parts[0]
+        for part in parts[1:]:
+            numbers = np.char.add(numbers, part)
+        numbers = numbers.astype(object)
         life = pd.DataFrame({
             "case_id": ids, "case_number": numbers, "court_id": court, "case_type": ctype,
             "procedure": procedure,
@@ -205,15 +231,15 @@ class Simulator:
             life["origin_case_id"] = origin["case_id"].to_numpy()
             life["origin_court_id"] = origin["court_id"].to_numpy()
         filed_at = rng.integers(8 * 3600, 18 * 3600, n)
-        v1 = life.assign(updated_at=_ts(np.full(n, filed), filed_at).to_numpy())
+        v1 = life.assign(updated_at=_ts(np.full(n, filed), filed_at))
         self._send("cases", v1, np.full(n, filed))
         # closure
         result = np.where(procedure == "second_instance",
                           rng.choice(["upheld", "revised", "remanded", "withdrawn", "other"], n,
                                      p=[0.78, 0.1, 0.04, 0.06, 0.02]), None)
-        v2 = life.assign(closed_date=_iso(closed).to_numpy(), closing_method=method,
+        v2 = life.assign(closed_date=_iso(closed), closing_method=method,
                          appeal_result=result, appealed=np.where(procedure == "first_instance", False, None),
-                         updated_at=_ts(closed, rng.integers(9 * 3600, 20 * 3600, n)).to_numpy())
+                         updated_at=_ts(closed, rng.integers(9 * 3600, 20 * 3600, n)))
         self._send("cases", v2, closed)
         # appeals: a share of first-instance judgments, some days after closure
         appealed = (procedure == "first_instance") & (method == "judgment") & \
@@ -221,7 +247,7 @@ class Simulator:
         if appealed.any():
             when = closed[appealed] + rng.integers(5, 16, appealed.sum()).astype("timedelta64[D]")
             v3 = v2[appealed].assign(appealed=True,
-                                     updated_at=_ts(when, rng.integers(9 * 3600, 18 * 3600, appealed.sum())).to_numpy())
+                                     updated_at=_ts(when, rng.integers(9 * 3600, 18 * 3600, appealed.sum())))
             self._send("cases", v3, when)
             for d in np.unique(when):
                 mask = when == d
@@ -266,8 +292,8 @@ class Simulator:
         life.loc[~answered, "talk_seconds"] = pd.NA
         life["ticket_id"] = np.where(ticket, np.char.add("W", ids.astype(str)), None)
         due_s = start_s + 2 * 86400
-        life["ticket_due_at"] = np.where(ticket, _ts(base, due_s), None)
-        call_v = life.assign(updated_at=_ts(base, start_s + 600).to_numpy())
+        life["ticket_due_at"] = np.where(ticket, _ts(base, due_s), np.datetime64("NaT"))
+        call_v = life.assign(updated_at=_ts(base, start_s + 600))
         self._send("hotline", call_v, base)
         # return visit (satisfaction) and work-order closure: a second version
         visited = answered & (rng.random(n) < 0.6)
@@ -275,12 +301,12 @@ class Simulator:
         if later.any():
             close_s = due_s + np.where(rng.random(n) < 0.93, -rng.integers(3600, 86400, n), rng.integers(3600, 3 * 86400, n))
             done = life.copy()
-            done["ticket_closed_at"] = np.where(ticket, _ts(base, close_s), None)
+            done["ticket_closed_at"] = np.where(ticket, _ts(base, close_s), np.datetime64("NaT"))
             sat = rng.choice([5, 4, 3, 2, 1], n, p=[0.75, 0.17, 0.04, 0.02, 0.02])
             done["satisfaction"] = pd.array(np.where(visited, sat, 0), dtype="Int64")
             done.loc[~visited, "satisfaction"] = pd.NA
             upd_s = np.where(ticket, close_s, start_s + 86400) + 60
-            done["updated_at"] = _ts(base, upd_s).to_numpy()
+            done["updated_at"] = _ts(base, upd_s)
             when = (base + (upd_s // 86400).astype("timedelta64[D]"))
             self._send("hotline", done[later], when[later])
 
@@ -318,11 +344,11 @@ class Simulator:
             "judicial_confirmation": "none",
             "party_id_number": [f"{x:017d}X" for x in rng.integers(10**16, 10**17 - 1, n)],
         })
-        self._send("mediation", life.assign(updated_at=_ts(base, applied_s + 3600).to_numpy()), base)
-        closed = life.assign(closed_at=_ts(base, close_s).to_numpy(), outcome=outcome,
+        self._send("mediation", life.assign(updated_at=_ts(base, applied_s + 3600)), base)
+        closed = life.assign(closed_at=_ts(base, close_s), outcome=outcome,
                              judicial_confirmation=confirmation,
                              litigation_case_id=None,
-                             updated_at=_ts(base, close_s + 60).to_numpy())
+                             updated_at=_ts(base, close_s + 60))
         self._send("mediation", closed, close_day)
 
     # -- the clock --------------------------------------------------------------------------
@@ -336,7 +362,7 @@ class Simulator:
             self._calls(day)
             self._mediations(day)
             if day >= self.start:
-                sent = {s: pd.concat(self.outbox.pop((day, s)), ignore_index=True)
+                sent = {s: _formatted(pd.concat(self.outbox.pop((day, s)), ignore_index=True))
                         for s in ("cases", "hotline", "mediation") if (day, s) in self.outbox}
                 yield day, sent
             else:

@@ -41,7 +41,8 @@ def test_daily_task_graph(dagbag):
         "quality": {"metrics"},
         "metrics": {"alerts"},
         "alerts": {"notify"},
-        "notify": set(),
+        "notify": {"publish"},
+        "publish": set(),
     }
     # the same steps as `courtwatch run`, in its order (find_waiting and ingestion_groups plan the fan-out)
     from courtwatch.pipeline import STEP_NAMES
@@ -56,12 +57,13 @@ def test_daily_task_graph(dagbag):
     from airflow.providers.apache.spark.operators.spark_submit import SparkSubmitOperator
 
     spark_tasks = [t for t in dag.tasks if t.task_type == "SparkSubmitOperator" or isinstance(t, SparkSubmitOperator)]
-    assert {t.task_id for t in spark_tasks} >= {"find_waiting", "quality", "metrics", "alerts", "notify"}
+    assert {t.task_id for t in spark_tasks} >= {"find_waiting", "quality", "metrics", "alerts", "notify", "publish"}
     # data, not the clock alone, chains the steps to their consumers
     outlets = {a.uri for t in dag.tasks for a in (getattr(t, "outlets", None) or [])}
     assert "courtwatch://warehouse/gold/alerts" in outlets
     assert "courtwatch://warehouse/silver/cases" in outlets
-    assert [a.uri for a in dag.get_task("notify").outlets] == ["courtwatch://warehouse/day-closed"]
+    assert [a.uri for a in dag.get_task("publish").outlets] == ["courtwatch://warehouse/serving",
+                                                                 "courtwatch://warehouse/day-closed"]
 
 
 def test_maintenance_runs_when_the_daily_dag_has_closed_a_day(dagbag):

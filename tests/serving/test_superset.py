@@ -1,8 +1,10 @@
-"""Superset on the Spark Thrift Server, as `make up` brings it: a real Superset, a real browser.
+"""Superset on the serving store, as `make up` brings it: a real Superset, a real browser.
 
 One module-scoped stack: a small warehouse (with faults, so the feed-health
-charts have rejections and quarantine), the SQL endpoint over it, and a fresh
-Superset set up from the repository (`courtwatch superset up`).
+charts have rejections and quarantine) and its serving store, the SQL
+endpoint over the warehouse (SQL Lab's), and a fresh Superset set up from the
+repository (`courtwatch superset up`). The last test serves the same
+dashboards from the PostgreSQL option, on a real server the test starts.
 """
 from __future__ import annotations
 
@@ -30,7 +32,7 @@ def stack(tmp_path_factory, spark):
 
     root = tmp_path_factory.mktemp("superset")
     generate("tiny", str(root / "landing"), date(2026, 9, 1), 35, seed=11, incidents=3, fault_share=0.06)
-    run_pipeline(spark, root / "landing", str(root / "warehouse"))
+    ctx = run_pipeline(spark, root / "landing", str(root / "warehouse"))
     conf = yaml.safe_load(Path("conf/test.yaml").read_text())
     conf.update(warehouse=str(root / "warehouse"), landing=str(root / "landing"),
                 secrets_file=str(Path(".secrets/courtwatch.env").resolve()),
@@ -41,7 +43,7 @@ def stack(tmp_path_factory, spark):
     superset.up(profile)
     s = profile.superset
     try:
-        yield {"profile": profile, "base": f"http://{s.host}:{s.port}", "root": root}
+        yield {"profile": profile, "base": f"http://{s.host}:{s.port}", "root": root, "ctx": ctx}
     finally:
         superset.down(profile)
 
@@ -68,7 +70,8 @@ def listing(session, base, kind: str) -> list[dict]:
 
 
 def chart_rows(session, base, chart_id: int) -> list[dict]:
-    r = session.get(f"{base}/api/v1/chart/{chart_id}/data/", timeout=300)
+    """The chart's rows as its saved query asks for them, from the store (not the results cache)."""
+    r = session.get(f"{base}/api/v1/chart/{chart_id}/data/", params={"force": "true"}, timeout=300)
     assert r.status_code == 200, f"chart {chart_id}: {r.status_code} {r.text[:500]}"
     return r.json()["result"][0]["data"]
 
@@ -113,8 +116,8 @@ def test_a_high_court_sees_its_own_province_only(stack):
     assert len(courts) >= 2
     admin = login(stack, "admin")
     charts = {c["slice_name"]: c["id"] for c in listing(admin, stack["base"], "chart")}
-    ranking = charts["各省关键指标（本期累计）"]  # region_metrics, one row per province
-    feed = charts["各法院报送情况"]  # ops.batches, one row per court and source
+    ranking = charts["各省关键指标（统计期内，按省份代码排列）"]  # region_metrics, one row per province
+    feed = charts["各法院报送情况（按法院代码排列）"]  # feed_daily, one row per court and source
     everyone = {r["region_name"] for r in chart_rows(admin, stack["base"], ranking)}
     assert len(everyone) == len(courts)
     for court_id, province in courts.items():
@@ -141,37 +144,18 @@ def _feed_court_ids(stack, session, chart_id) -> set[str]:
 
 
 def test_headless_chromium_renders_every_dashboard(stack, tmp_path):
-    from selenium import webdriver
-    from selenium.webdriver.chrome.options import Options
-    from selenium.webdriver.chrome.service import Service
     from selenium.webdriver.common.by import By
-    from selenium.webdriver.support.ui import WebDriverWait
 
-    options = Options()
-    for arg in ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
-                "--disable-background-networking", "--window-size=1600,1400", f"--user-data-dir={tmp_path / 'chrome'}"):
-        options.add_argument(arg)
-    browser = webdriver.Chrome(service=Service("/usr/bin/chromedriver"), options=options)
+    from testbed import browser as chromium
+
+    browser = chromium.open_browser(tmp_path / "chrome")
     assets = dashboard_assets.build()
     try:
-        browser.get(f"{stack['base']}/login/")
-        WebDriverWait(browser, 60).until(lambda b: b.find_elements(By.ID, "username"))
-        browser.find_element(By.ID, "username").send_keys("guidance")
-        browser.find_element(By.ID, "password").send_keys(stack["profile"].secret("COURTWATCH_USER_PASSWORD"))
-        browser.find_element(By.CSS_SELECTOR, "button[type=submit]").click()
-        WebDriverWait(browser, 60).until(lambda b: "/login" not in b.current_url)
+        chromium.sign_in(browser, stack["base"], "guidance", stack["profile"].secret("COURTWATCH_USER_PASSWORD"))
         for slug in SLUGS:
             spec = assets[f"dashboards/{slug}.yaml"]
-            n_charts = sum(1 for v in spec["position"].values() if isinstance(v, dict) and v.get("type") == "CHART")
-            browser.get(f"{stack['base']}/superset/dashboard/{slug}/")
-            # rendered: nothing is still loading and every chart holds its canvas, svg or table (a plain
-            # number: its text). An upper bound, not a timing: late in the suite, on 2 cores, one dashboard's
-            # queries through the SQL endpoint once took over 180 s.
-            WebDriverWait(browser, 360).until(lambda b: b.execute_script(
-                "const c = document.querySelectorAll('.chart-container');"
-                "return c.length === arguments[0] && !document.querySelector('.loading') &&"
-                " Array.from(c).every(e => e.querySelector('canvas, svg, table') || /\\d/.test(e.innerText));",
-                n_charts), message=f"dashboard {slug} did not render all {n_charts} charts")
+            # an upper bound, not a timing (benchmarks/dashboards.py measures): late in the suite, on 2 cores
+            chromium.draw(browser, stack["base"], slug, chromium.chart_count(spec), timeout=180)
             shot = tmp_path / f"{slug}.png"
             browser.save_screenshot(str(shot))
             assert browser.title == spec["dashboard_title"], (slug, browser.title)
@@ -183,9 +167,75 @@ def test_headless_chromium_renders_every_dashboard(stack, tmp_path):
         browser.quit()
 
 
+SUPERSET_ENGINE_PROBE = """
+import sys
+from superset.app import create_app
+with create_app().app_context():
+    from superset import db
+    from superset.models.core import Database
+    database = db.session.query(Database).filter_by(database_name="courtwatch").one()
+    with database.get_sqla_engine() as engine, engine.connect() as con:
+        print(con.exec_driver_sql("SELECT count(*) FROM court_metrics").scalar())
+        for statement in sys.argv[1:]:
+            try:
+                con.exec_driver_sql(statement).fetchall()
+                print("READ:", statement)
+            except Exception as e:
+                print("REFUSED:", type(e).__name__)
+"""
+
+
+def test_no_chart_reads_a_file_or_the_warehouse(stack):
+    """The serving database as Superset itself opens it (its engine, its connect arguments) reads the
+    store and refuses every file, the warehouse's Delta tables and any other database."""
+    import subprocess
+
+    bronze = Path(stack["ctx"].warehouse) / "bronze" / "hotline"
+    attempts = ["SELECT * FROM read_text('/etc/hostname')", "SELECT * FROM read_csv('/etc/passwd')",
+                f"SELECT count(*) FROM read_parquet('{bronze}/*/*.parquet')",
+                f"ATTACH '{stack['root']}/other.duckdb' AS other", "SET enable_external_access = true",
+                "INSTALL httpfs", "CREATE TABLE leak AS SELECT 1 AS x"]
+    done = subprocess.run([str(superset.SUPERSET_VENV / "bin" / "python"), "-c", SUPERSET_ENGINE_PROBE, *attempts],
+                          env=superset.environment(stack["profile"]), cwd=superset.ROOT,
+                          capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-2000:]
+    lines = done.stdout.strip().splitlines()
+    assert int(lines[-len(attempts) - 1]) > 0, "the store itself answers"
+    assert all(line.startswith("REFUSED") for line in lines[-len(attempts):]), lines
+    # and the chart data API, as a user would try it, gets no rows of a file either
+    admin = login(stack, "admin")
+    chart = next(c for c in listing(admin, stack["base"], "chart") if c["slice_name"] == "本院预警")
+    qc = json.loads(admin.get(f"{stack['base']}/api/v1/chart/{chart['id']}", timeout=60).json()["result"]["query_context"])
+    qc["queries"][0].update(columns=[{"expressionType": "SQL", "label": "x",
+                                      "sqlExpression": "(SELECT content FROM read_text('/etc/hostname'))"}],
+                            metrics=[], orderby=[])
+    r = admin.post(f"{stack['base']}/api/v1/chart/data", json={**qc, "force": True}, timeout=120)
+    assert r.status_code != 200, r.text[:300]
+
+
+def test_a_publish_empties_the_results_cache(stack, spark):
+    from courtwatch import pipeline
+    from tests.conftest import TEST_KEY
+
+    admin = login(stack, "admin")
+    chart = next(c for c in listing(admin, stack["base"], "chart") if c["slice_name"] == "本月收案数")
+
+    def cached() -> bool:
+        r = admin.get(f"{stack['base']}/api/v1/chart/{chart['id']}/data/", timeout=120)
+        r.raise_for_status()
+        return r.json()["result"][0]["is_cached"]
+
+    cached()
+    assert cached(), "a second request is answered from the results cache"
+    ctx = pipeline.RunContext.of(spark, stack["profile"], hash_key=TEST_KEY)
+    pipeline.run(ctx, (pipeline.step("publish"),))
+    assert not cached(), "after a publish the chart is computed again, from the new store"
+
+
 def test_analysts_query_the_warehouse_in_sql_lab(stack):
     analyst = login(stack, "analyst")
-    database = next(d for d in listing(analyst, stack["base"], "database") if d["database_name"] == "courtwatch")
+    database = next(d for d in listing(analyst, stack["base"], "database")
+                    if d["database_name"] == dashboard_assets.WAREHOUSE_DATABASE)
     # the table picker lists Spark's table names (PyHive's reading of SHOW TABLES is fixed in superset_config.py)
     r = analyst.get(f"{stack['base']}/api/v1/database/{database['id']}/tables/",
                     params={"q": "(force:!t,schema_name:gold)"}, timeout=120)
@@ -200,3 +250,58 @@ def test_analysts_query_the_warehouse_in_sql_lab(stack):
     court = next(iter(high_courts(stack)))
     r = login(stack, court).post(f"{stack['base']}/api/v1/sqllab/execute/", json=statement, timeout=300)
     assert r.status_code in (401, 403), r.status_code
+
+
+def test_the_postgresql_option_serves_the_same_dashboards(stack, postgres, monkeypatch):
+    """The store copied into a real PostgreSQL (tables, indexes, one swap), and Superset on it:
+    every chart answers as it does from DuckDB."""
+    import threading
+
+    import psycopg
+
+    from jobs.serving import postgres_store
+
+    store = stack["ctx"].serving_store
+    rows = postgres_store.copy_store(store, postgres)
+    with psycopg.connect(postgres) as pg:
+        tables = {r[0] for r in pg.execute("SELECT tablename FROM pg_tables WHERE schemaname = 'serving'")}
+        indexes = {r[0] for r in pg.execute("SELECT indexname FROM pg_indexes WHERE schemaname = 'serving'")}
+    assert tables == {name.split(".")[1] for name in rows} and rows["serving.court_metrics"] > 0
+    assert {"court_metrics_0", "court_metrics_1", "alerts_0"} <= indexes
+    # a reader during the next copy sees the whole of one store or the other, never an error
+    errors, done = [], threading.Event()
+
+    def read():
+        with psycopg.connect(postgres, autocommit=True) as pg:
+            while not done.is_set():
+                try:
+                    n = pg.execute("SELECT count(*) FROM serving.court_metrics").fetchone()[0]
+                    assert n == rows["serving.court_metrics"], n
+                except Exception as e:  # noqa: BLE001 - every failure of a reader is the finding
+                    errors.append(repr(e))
+
+    reader = threading.Thread(target=read)
+    reader.start()
+    try:
+        postgres_store.copy_store(store, postgres)
+    finally:
+        done.set()
+        reader.join()
+    assert not errors, errors[:3]
+
+    admin = login(stack, "admin")
+    before = {c["slice_name"]: len(chart_rows(admin, stack["base"], c["id"]))
+              for c in listing(admin, stack["base"], "chart")}
+    monkeypatch.setenv("COURTWATCH_SERVING_DSN", postgres)
+    on_postgres = stack["profile"].model_copy(update={"serving": stack["profile"].serving.model_copy(
+        update={"store": "postgres"})})
+    superset.apply(on_postgres)
+    try:
+        database = next(d for d in listing(admin, stack["base"], "database")
+                        if d["database_name"] == dashboard_assets.DATABASE_NAME)
+        assert database["backend"] == "postgresql"
+        after = {c["slice_name"]: len(chart_rows(admin, stack["base"], c["id"]))
+                 for c in listing(admin, stack["base"], "chart")}
+        assert after == before
+    finally:
+        superset.apply(stack["profile"])

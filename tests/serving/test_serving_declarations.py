@@ -1,4 +1,5 @@
-"""One mapping names every coded value in Chinese, and the reference intervals say what they judge."""
+"""The serving store's declarations: one mapping names every coded value in Chinese, the reference
+intervals say what they judge, the breakdowns table holds every measure it splits."""
 from __future__ import annotations
 
 import pytest
@@ -65,3 +66,11 @@ def test_a_bad_interval_fails_naming_file_and_metric(tmp_path, monkeypatch, text
         assert str(tmp_path / "reference_intervals.yaml") in str(raised.value)
     finally:
         metric_catalog.reference_intervals.cache_clear()
+
+
+def test_the_breakdowns_table_has_a_column_for_each_measure_it_splits():
+    from schemas.warehouse import table
+
+    columns = {c.name for c in table("serving.breakdowns").columns}
+    split = {m.name for b in catalog().breakdowns for m in b.measures}
+    assert split <= columns, f"serving.breakdowns lacks {sorted(split - columns)}"
