@@ -103,7 +103,7 @@ def chart_params(chart: dict, time_columns: set[str]) -> dict:
             params.update(time_grain_sqla=chart.get("grain", "P1D"), x_axis_time_format="smart_date")
         else:  # categories in their own order, never ranked by the value
             params.update(x_axis_sort=chart["x"], x_axis_sort_asc=True, orientation="vertical")
-        if kind == "bar" and chart.get("groupby"):
+        if kind == "bar" and chart.get("groupby") and chart.get("stacked", True):
             params["stack"] = "Stack"
         return params
     if kind == "map":

@@ -169,13 +169,21 @@ class Profile(_Section):
         defaults = yaml.safe_load((CONF_DIR / "spark-defaults.yaml").read_text())
         return {**{k: str(v) for k, v in defaults.items()}, **self.spark.conf}
 
+    @model_validator(mode="after")
+    def _store_on_local_disk(self) -> "Profile":
+        if "://" in self.warehouse and not self.serving.duckdb_path:
+            raise ValueError("serving.duckdb_path: give the serving store's local file: the warehouse "
+                             f"({self.warehouse}) is not on local disk, and Superset reads the store from one")
+        return self
+
     def serving_store(self, warehouse: str | None = None) -> str:
-        """The DuckDB store's file: as configured, else beside the (local) warehouse."""
+        """The DuckDB store's file: as configured, else serving/courtwatch.duckdb beside the local warehouse."""
         if self.serving.duckdb_path:
             return self.serving.duckdb_path
         warehouse = warehouse or self.warehouse
         if "://" in warehouse:
-            return resolve_location("data/serving/courtwatch.duckdb")
+            raise SettingsError(f"serving.duckdb_path: the warehouse {warehouse} is not on local disk: "
+                                "set the serving store's file in the profile")
         return str(Path(warehouse).parent / "serving" / "courtwatch.duckdb")
 
     def alert_rules(self) -> AlertRules:

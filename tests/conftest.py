@@ -123,6 +123,20 @@ def run_pipeline(spark, landing, warehouse: str, alert_rules=None, steps: tuple[
     return pipeline.run(ctx, chosen)
 
 
+@pytest.fixture(scope="session")
+def generated(spark, tmp_path_factory):
+    """A generated warehouse run through the whole pipeline, shared by the serving tests (one run, not
+    one per module): 35 days of the tiny profile with incidents and faults, so every dashboard has rows.
+    Its context: .landing, .warehouse, .serving_store (tests must not change them)."""
+    from datetime import date
+
+    from testbed.generate.landing_zone import generate
+
+    root = tmp_path_factory.mktemp("generated")
+    generate("tiny", str(root / "landing"), date(2026, 9, 1), 35, seed=11, incidents=3, fault_share=0.06)
+    return run_pipeline(spark, root / "landing", str(root / "warehouse"))
+
+
 @pytest.fixture
 def run(spark):
     """Run the whole pipeline, as `courtwatch run` does: run(landing, warehouse, **kw)."""

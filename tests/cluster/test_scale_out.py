@@ -14,6 +14,7 @@ from datetime import date
 from pathlib import Path
 
 import boto3
+import duckdb
 import pytest
 import yaml
 from moto.server import ThreadedMotoServer
@@ -105,7 +106,10 @@ def object_store(tmp_path_factory):
     conf["spark"]["conf"].update({"spark.hadoop.fs.s3a.endpoint": endpoint, "spark.driver.memory": "1g",
                                   "spark.sql.shuffle.partitions": "2", "spark.ui.enabled": "false"})
     conf["secrets_file"] = str(Path(".secrets/courtwatch.env").resolve())
-    profile = tmp_path_factory.mktemp("s3") / "s3.yaml"
+    home = tmp_path_factory.mktemp("s3")
+    conf["serving"] = {"duckdb_path": str(home / "serving" / "courtwatch.duckdb")}  # published through Spark and Arrow
+    conf["superset"] = {"home": str(home / "superset")}
+    profile = home / "s3.yaml"
     profile.write_text(yaml.safe_dump(conf))
     try:
         yield {"client": client, "profile": profile}
@@ -138,5 +142,14 @@ def test_tables_on_the_object_store_equal_the_local_ones(reference, object_store
     copy = reference / "from-bucket"
     assert _download(client, "warehouse", copy) > 0
     assert (copy / "gold" / "court_metrics" / "_delta_log").is_dir()
+    # the serving store, read from the bucket through Spark and Arrow, holds what the local one does
+    remote = yaml.safe_load(object_store["profile"].read_text())["serving"]["duckdb_path"]
+    store = duckdb.connect(str(reference / "serving" / "courtwatch.duckdb"), read_only=True)
+    store.execute(f"ATTACH '{remote}' AS remote (READ_ONLY)")
+    for name in ("court_metrics", "region_metrics", "breakdowns", "indicator_status"):
+        differ = store.execute(f"SELECT count(*) FROM (SELECT * FROM {name} EXCEPT ALL SELECT * FROM remote.{name}) "
+                               f"UNION ALL SELECT count(*) FROM (SELECT * FROM remote.{name} EXCEPT ALL "
+                               f"SELECT * FROM {name})").fetchall()
+        assert differ == [(0,), (0,)], name
     for table in COMPARED:
         assert _same_rows(spark, f"{reference}/local/{table}", f"{copy}/{table}"), table

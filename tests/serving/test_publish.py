@@ -1,34 +1,27 @@
 """The serving store as the pipeline's publish step writes it: what it holds, what it never holds,
 and that a reader always finds one whole store.
 
-One generated warehouse (tiny profile, with personal fields in every source) run through the
-whole pipeline, publish included.
+The suite's generated warehouse (tiny profile, with personal fields in every source; tests/conftest.py
+`generated`) run through the whole pipeline, publish included.
 """
 from __future__ import annotations
 
 import json
 import threading
-from datetime import date
-
 import duckdb
 import pytest
 
 from jobs.serving import publish
 from schemas import SOURCES, contract
 from schemas.warehouse import serving_tables
-from tests.conftest import run_pipeline, table
+from tests.conftest import table
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(900)]
 
 
 @pytest.fixture(scope="module")
-def published(spark, tmp_path_factory):
-    from testbed.generate.landing_zone import generate
-
-    root = tmp_path_factory.mktemp("serving")
-    generate("tiny", str(root / "landing"), date(2026, 9, 1), 6, seed=5, incidents=1, fault_share=0.05)
-    ctx = run_pipeline(spark, root / "landing", str(root / "warehouse"))
-    return {"warehouse": str(root / "warehouse"), "store": ctx.serving_store}
+def published(generated):
+    return {"warehouse": generated.warehouse, "store": generated.serving_store, "as_of": generated.gold_as_of}
 
 
 def _tables(con) -> dict[str, list[tuple[str, str]]]:
@@ -48,7 +41,7 @@ def test_the_store_holds_the_declared_tables_and_nothing_else(published):
     counts = {t: con.execute(f"SELECT count(*) FROM {t}").fetchone()[0] for t in found}
     assert all(counts[t] > 0 for t in ("court_metrics", "region_metrics", "breakdowns", "feed_daily", "courts"))
     publication = con.execute("SELECT gold_as_of, table_rows, run_id FROM publication").fetchall()
-    assert len(publication) == 1 and publication[0][0] == date(2026, 9, 6)
+    assert len(publication) == 1 and publication[0][0] == published["as_of"]
     assert publication[0][1] == sum(n for t, n in counts.items() if t != "publication") and publication[0][2]
 
 
@@ -89,7 +82,7 @@ def test_every_code_is_shown_in_chinese(published):
     con = duckdb.connect(published["store"], read_only=True)
     for t, column in [("alerts", "kind_name"), ("alerts", "status_name"), ("alerts", "severity_name"),
                       ("feed_daily", "status_name"), ("feed_daily", "source_name"), ("courts", "court_level"),
-                      ("breakdowns", "member"), ("court_metrics", "metric_name"), ("indicator_status", "status")]:
+                      ("breakdowns", "member"), ("breakdowns", "breakdown_name"), ("court_metrics", "metric_name"), ("indicator_status", "status")]:
         values = {v for (v,) in con.execute(f"SELECT DISTINCT {column} FROM {t}").fetchall() if v is not None}
         assert values, (t, column)
         assert all(any("\u4e00" <= ch <= "\u9fff" for ch in v) for v in values), (t, column, values)

@@ -30,6 +30,7 @@ def test_every_code_of_the_warehouse_has_a_chinese_name():
                                     "conflicting_resend"}  # exchange.md's rejection codes
     assert set(names["source"]) == set(SOURCES)
     assert all(b.by in names for b in catalog().breakdowns), "every breakdown's values are named"
+    assert {b.by for b in catalog().breakdowns} == set(names["breakdown"]), "and every breakdown itself"
 
 
 def test_the_map_knows_every_province():

@@ -9,7 +9,6 @@ dashboards from the PostgreSQL option, on a real server the test starts.
 from __future__ import annotations
 
 import json
-from datetime import date
 from pathlib import Path
 
 import pytest
@@ -19,7 +18,6 @@ import yaml
 from courtwatch import dashboard_assets
 from courtwatch import superset_service as superset
 from courtwatch.settings import load_profile
-from testbed.generate.landing_zone import generate
 from tests.conftest import free_port
 
 pytestmark = [pytest.mark.system, pytest.mark.timeout(1200)]
@@ -27,14 +25,11 @@ SLUGS = dashboard_assets.slugs()
 
 
 @pytest.fixture(scope="module")
-def stack(tmp_path_factory, spark):
-    from tests.conftest import run_pipeline
-
+def stack(tmp_path_factory, generated):
     root = tmp_path_factory.mktemp("superset")
-    generate("tiny", str(root / "landing"), date(2026, 9, 1), 35, seed=11, incidents=3, fault_share=0.06)
-    ctx = run_pipeline(spark, root / "landing", str(root / "warehouse"))
+    ctx = generated
     conf = yaml.safe_load(Path("conf/test.yaml").read_text())
-    conf.update(warehouse=str(root / "warehouse"), landing=str(root / "landing"),
+    conf.update(warehouse=ctx.warehouse, landing=ctx.landing,
                 secrets_file=str(Path(".secrets/courtwatch.env").resolve()),
                 sql={"port": free_port(), "metastore": str(root / "metastore")},
                 superset={"home": str(root / "superset"), "port": free_port(), "workers": 1})
@@ -78,7 +73,7 @@ def chart_rows(session, base, chart_id: int) -> list[dict]:
 
 def high_courts(stack) -> dict[str, str]:
     """High court id -> province code, from the registry the warehouse holds."""
-    courts = (Path(stack["root"]) / "landing" / "reference" / "courts.csv").read_text().splitlines()
+    courts = (Path(stack["ctx"].landing) / "reference" / "courts.csv").read_text().splitlines()
     header = courts[0].split(",")
     rows = [dict(zip(header, line.split(","))) for line in courts[1:]]
     return {r["court_id"]: r["province_code"] for r in rows if r["level"] == "HIGH"}

@@ -1,5 +1,5 @@
 SELECT b.court_id, c.name AS court_name, c.province_code, coalesce(c.province_name, c.name) AS province_name,
-       b.date, b.breakdown, coalesce(l.name, b.member, '未填') AS member,
+       b.date, b.breakdown, bl.name AS breakdown_name, coalesce(l.name, b.member, '未填') AS member,
        sum(b.value) FILTER (WHERE b.measure = 'filed') AS filed,
        sum(b.value) FILTER (WHERE b.measure = 'closed') AS closed,
        sum(b.value) FILTER (WHERE b.measure = 'calls') AS calls,
@@ -14,5 +14,6 @@ SELECT b.court_id, c.name AS court_name, c.province_code, coalesce(c.province_na
 FROM work.daily_breakdowns b
 JOIN silver.courts c ON c.court_id = b.court_id
 LEFT JOIN labels l ON l.kind = b.breakdown AND l.code = b.member
+LEFT JOIN labels bl ON bl.kind = 'breakdown' AND bl.code = b.breakdown
 GROUP BY ALL
 ORDER BY b.breakdown, b.date, c.province_code, b.court_id
