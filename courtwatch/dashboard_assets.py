@@ -29,7 +29,7 @@ ASSETS_DIR = DASHBOARDS_DIR / "assets"
 DATABASE_NAME = "courtwatch"  # the serving store
 WAREHOUSE_DATABASE = "courtwatch_warehouse"  # the Spark SQL endpoint
 # What the committed assets say; `courtwatch superset setup` imports them pointed at the profile's.
-DEFAULT_URI = "duckdb:///data/serving/courtwatch.duckdb"
+DEFAULT_URI = "duckdb:///data/warehouse-serving/courtwatch.duckdb"
 DEFAULT_WAREHOUSE_URI = "hive://courtwatch@127.0.0.1:10001/default"
 # DuckDB opened so that no chart, filter or expression reaches a file or anything outside the store
 DUCKDB_ENGINE_PARAMS = {"connect_args": {"read_only": True, "config": {

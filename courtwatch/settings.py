@@ -97,7 +97,7 @@ class SqlSettings(_Section):
 class ServingSettings(_Section):
     """The dashboards' store (jobs/serving/): a DuckDB file, copied into PostgreSQL too by choice."""
     store: Literal["duckdb", "postgres"] = "duckdb"
-    duckdb_path: Location | None = None  # default: serving/courtwatch.duckdb beside a local warehouse
+    duckdb_path: Location | None = None  # default: WAREHOUSE-serving/courtwatch.duckdb beside a local warehouse
     # postgres: the connection comes from the environment (a secret), never from this file
     postgres_dsn_var: str = "COURTWATCH_SERVING_DSN"
     postgres_schema: str = "serving"
@@ -177,14 +177,15 @@ class Profile(_Section):
         return self
 
     def serving_store(self, warehouse: str | None = None) -> str:
-        """The DuckDB store's file: as configured, else serving/courtwatch.duckdb beside the local warehouse."""
+        """The DuckDB store's file: as configured, else courtwatch.duckdb in a folder beside the local
+        warehouse named after it (data/warehouse -> data/warehouse-serving/): one store per warehouse."""
         if self.serving.duckdb_path:
             return self.serving.duckdb_path
         warehouse = warehouse or self.warehouse
         if "://" in warehouse:
             raise SettingsError(f"serving.duckdb_path: the warehouse {warehouse} is not on local disk: "
                                 "set the serving store's file in the profile")
-        return str(Path(warehouse).parent / "serving" / "courtwatch.duckdb")
+        return str(Path(warehouse).parent / f"{Path(warehouse).name}-serving" / "courtwatch.duckdb")
 
     def alert_rules(self) -> AlertRules:
         rules = _validated(AlertRules, Path(self.alerts_file))

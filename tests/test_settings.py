@@ -70,5 +70,5 @@ def test_a_warehouse_on_object_storage_needs_a_local_serving_store(tmp_path):
     with pytest.raises(SettingsError, match=r"profile\.yaml: .*serving\.duckdb_path: give the serving store's local file"):
         load_profile(str(_profile(tmp_path, warehouse="s3a://courtwatch/warehouse")))
     on_disk = load_profile(str(_profile(tmp_path, warehouse=str(tmp_path / "warehouse"))))
-    assert on_disk.serving_store() == str(tmp_path / "serving" / "courtwatch.duckdb")
+    assert on_disk.serving_store() == str(tmp_path / "warehouse-serving" / "courtwatch.duckdb")
     assert on_disk.superset.cache.directory == str(Path(on_disk.superset.home) / "cache")

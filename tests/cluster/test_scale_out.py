@@ -144,7 +144,7 @@ def test_tables_on_the_object_store_equal_the_local_ones(reference, object_store
     assert (copy / "gold" / "court_metrics" / "_delta_log").is_dir()
     # the serving store, read from the bucket through Spark and Arrow, holds what the local one does
     remote = yaml.safe_load(object_store["profile"].read_text())["serving"]["duckdb_path"]
-    store = duckdb.connect(str(reference / "serving" / "courtwatch.duckdb"), read_only=True)
+    store = duckdb.connect(str(reference / "local-serving" / "courtwatch.duckdb"), read_only=True)
     store.execute(f"ATTACH '{remote}' AS remote (READ_ONLY)")
     for name in ("court_metrics", "region_metrics", "breakdowns", "indicator_status"):
         differ = store.execute(f"SELECT count(*) FROM (SELECT * FROM {name} EXCEPT ALL SELECT * FROM remote.{name}) "

@@ -2,7 +2,8 @@
 
 One landing zone holds most courts' batches; one court publishes over HTTP
 instead. The DAG (pull, ingest per high court, quality, metrics, alerts,
-notify) must build the same gold tables as `courtwatch run` on all the data.
+notify, publish) must build the same gold tables and serving store as
+`courtwatch run` on all the data.
 A second day then brings a batch that breaks its province's ingestion and a
 court whose HTTP endpoint is down: only those two tasks fail.
 """
@@ -110,6 +111,14 @@ def test_daily_dag_builds_the_same_gold_as_courtwatch_run(setup, spark, run):
     _same(spark, reference, wh, "gold/court_metrics")
     _same(spark, reference, wh, "gold/region_metrics")
     _same(spark, reference, wh, "gold/alerts", drop=("first_detected_at", "updated_at"))
+    # and its last task published the same serving store the command does
+    import duckdb
+
+    store = duckdb.connect(f"{wh}-serving/courtwatch.duckdb", read_only=True)
+    store.execute(f"ATTACH '{reference}-serving/courtwatch.duckdb' AS by_run (READ_ONLY)")
+    for name in ("court_metrics", "region_metrics", "breakdowns"):
+        assert store.execute(f"SELECT count(*) FROM (SELECT * FROM {name} EXCEPT ALL SELECT * FROM by_run.{name})"
+                             ).fetchone() == (0,), name
     for source in ("cases", "hotline", "mediation"):
         _same(spark, reference, wh, f"silver/{source}",
               drop=("_ingested_at",))
@@ -134,7 +143,7 @@ def test_a_broken_province_or_court_endpoint_fails_only_its_own_task(setup, spar
     states = _task_states(setup["home"])
     assert states["ingest[H31]"] == "failed" and states["pull_court[1]"] == "failed", states
     assert states["ingest[H11]"] == "success" and states["pull_court[0]"] == "success", states
-    for step in ("quality", "metrics", "alerts", "notify"):
+    for step in ("quality", "metrics", "alerts", "notify", "publish"):
         assert states[step] == "success", states
 
     ledger = spark.read.format("delta").load(f"{setup['warehouse']}/ops/batches").where(f"business_date = '{day}'")
