@@ -36,7 +36,8 @@ COMPARED = ("silver/cases", "silver/hotline", "gold/court_metrics", "gold/region
 def reference(tmp_path_factory, spark):
     """A landing zone with an incident and faults, and the warehouse the local session builds from it."""
     root = tmp_path_factory.mktemp("scale-out")
-    generate("tiny", str(root / "landing"), date(2026, 9, 1), 7, seed=5, incidents=1, fault_share=0.05)
+    # seed 6: its week raises an alert (gold/alerts is compared too, and must not be empty)
+    generate("tiny", str(root / "landing"), date(2026, 9, 1), 7, seed=6, incidents=1, fault_share=0.05)
     run_pipeline(spark, root / "landing", str(root / "local"))
     return root
 
