@@ -213,7 +213,7 @@ def test_a_publish_empties_the_results_cache(stack, spark):
     from tests.conftest import TEST_KEY
 
     admin = login(stack, "admin")
-    chart = next(c for c in listing(admin, stack["base"], "chart") if c["slice_name"] == "本月收案数")
+    chart = next(c for c in listing(admin, stack["base"], "chart") if c["slice_name"] == "全国本月与上月")
 
     def cached() -> bool:
         r = admin.get(f"{stack['base']}/api/v1/chart/{chart['id']}/data/", timeout=120)
