@@ -68,6 +68,11 @@ class Table:
         return self.name.split(".")[0]
 
     @property
+    def short_name(self) -> str:
+        """The name within its layer (gold.alerts -> alerts): a serving table's name in the store."""
+        return self.name.split(".")[1]
+
+    @property
     def path(self) -> str:
         """Under the warehouse root: layer/table."""
         return self.name.replace(".", "/")

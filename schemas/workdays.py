@@ -10,9 +10,12 @@ from __future__ import annotations
 import re
 from datetime import date, datetime, timedelta
 from functools import cache
+from zoneinfo import ZoneInfo
 
 import holidays
 import pandas as pd
+
+CHINA = ZoneInfo("Asia/Shanghai")  # the courts' time zone: business dates and local times
 
 _SUBSTITUTED = re.compile(r"substituted from (\d{2}/\d{2}/\d{4})")
 

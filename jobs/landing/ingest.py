@@ -11,7 +11,6 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
-from zoneinfo import ZoneInfo
 
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
@@ -22,6 +21,7 @@ from jobs.silver import record_rules, upsert
 from quality import suites
 from schemas import SOURCES, contract
 from schemas.warehouse import table
+from schemas.workdays import CHINA
 
 LEDGER = table("ops.batches")
 REJECTED = table("ops.rejected_batches")
@@ -30,7 +30,6 @@ COURTS = table("silver.courts")
 
 
 log = logging.getLogger("courtwatch.ingest")
-CHINA = ZoneInfo("Asia/Shanghai")
 
 
 @dataclass

@@ -37,7 +37,7 @@ def copy_store(store: str, dsn: str, reader_role: str | None = None, schema: str
             pg.execute(sql.SQL("DROP SCHEMA IF EXISTS {} CASCADE").format(sql.Identifier(staging)))
             pg.execute(sql.SQL("CREATE SCHEMA {}").format(sql.Identifier(staging)))
             for t in serving_tables():
-                name = t.name.split(".", 1)[1]
+                name = t.short_name
                 target = sql.Identifier(staging, name)
                 columns = sql.SQL(", ").join(sql.SQL("{} {}").format(sql.Identifier(c.name),
                                                                      sql.SQL(POSTGRES_TYPES[c.type]))

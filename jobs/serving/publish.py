@@ -23,7 +23,6 @@ import time
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
-from zoneinfo import ZoneInfo
 
 import duckdb
 
@@ -31,9 +30,9 @@ from schemas import SCHEMA_DIR
 from schemas.display import label_rows
 from schemas.metric_catalog import catalog, reference_intervals
 from schemas.warehouse import Table, serving_tables, table
+from schemas.workdays import CHINA
 
 log = logging.getLogger("courtwatch")
-CHINA = ZoneInfo("Asia/Shanghai")
 # Everything the store is made from. The record tables (bronze, silver per source)
 # are not among them: no record, no personal field and no hash of one can reach it.
 INPUTS = ("silver.courts", "work.daily_breakdowns", "gold.court_metrics", "gold.region_metrics", "gold.alerts",
@@ -80,7 +79,7 @@ def _register_inputs(con: duckdb.DuckDBPyConnection, warehouse: str, spark) -> N
     local = "://" not in warehouse or warehouse.startswith("file://")
     if local:
         con.execute(f"LOAD '{delta_extension()}'")
-    for layer in sorted({name.split(".")[0] for name in INPUTS}):
+    for layer in sorted({table(name).layer for name in INPUTS}):
         con.execute(f"ATTACH ':memory:' AS {layer}")
     for name in INPUTS:
         t = table(name)
@@ -112,21 +111,19 @@ def _register_reference(con: duckdb.DuckDBPyConnection) -> None:
 
 
 def _create(con: duckdb.DuckDBPyConnection, t: Table) -> None:
-    name = t.name.split(".", 1)[1]
     columns = ", ".join(f"{c.name} {DUCKDB_TYPES[c.type]}" for c in t.columns)
-    con.execute(f"CREATE TABLE main.{name} ({columns})")
+    con.execute(f"CREATE TABLE main.{t.short_name} ({columns})")
 
 
 def _fill(con: duckdb.DuckDBPyConnection, t: Table) -> int:
     """Run the table's query into it; its columns must be the declared ones, in order."""
-    name = t.name.split(".", 1)[1]
     got = [row[0] for row in con.execute(f"DESCRIBE ({t.query})").fetchall()]
     want = [c.name for c in t.columns]
     if got != want:
-        where = SCHEMA_DIR / "tables" / "serving" / name / "query.sql"
+        where = SCHEMA_DIR / "tables" / "serving" / t.short_name / "query.sql"
         raise ValueError(f"{where} gives columns {got}; schema.yaml declares {want}")
-    con.execute(f"INSERT INTO main.{name} {t.query}")
-    return con.execute(f"SELECT count(*) FROM main.{name}").fetchone()[0]
+    con.execute(f"INSERT INTO main.{t.short_name} {t.query}")
+    return con.execute(f"SELECT count(*) FROM main.{t.short_name}").fetchone()[0]
 
 
 def build(warehouse: str, path: str, spark=None, run_id: str = "") -> dict[str, int]:

@@ -27,7 +27,7 @@ def test_the_dashboards_every_chart_on_a_serving_table():
     assert set(dashboards) == {"overview", "intervals", "court", "hotline", "mediation", "alerts", "feed"}
     datasets = {c["uuid"] for rel, c in files.items() if rel.startswith("datasets/")}
     # every dataset is a table of the serving store, on the serving database: none reads the warehouse
-    serving = {t.name.split(".")[1] for t in serving_tables()}
+    serving = {t.short_name for t in serving_tables()}
     for rel, d in files.items():
         if rel.startswith("datasets/"):
             assert d["sql"] is None and d["table_name"] in serving, rel

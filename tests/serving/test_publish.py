@@ -36,7 +36,7 @@ def _tables(con) -> dict[str, list[tuple[str, str]]]:
 def test_the_store_holds_the_declared_tables_and_nothing_else(published):
     con = duckdb.connect(published["store"], read_only=True)
     found = _tables(con)
-    declared = {t.name.split(".")[1]: [c.name for c in t.columns] for t in serving_tables()}
+    declared = {t.short_name: [c.name for c in t.columns] for t in serving_tables()}
     assert {t: [c for c, _ in cols] for t, cols in found.items()} == declared
     counts = {t: con.execute(f"SELECT count(*) FROM {t}").fetchone()[0] for t in found}
     assert all(counts[t] > 0 for t in ("court_metrics", "region_metrics", "breakdowns", "feed_daily", "courts"))
@@ -102,7 +102,7 @@ def test_a_reader_never_sees_a_half_published_store(published, tmp_path):
             try:
                 con = duckdb.connect(store, read_only=True)
                 try:
-                    total = sum(con.execute(f"SELECT count(*) FROM {t.name.split('.')[1]}").fetchone()[0]
+                    total = sum(con.execute(f"SELECT count(*) FROM {t.short_name}").fetchone()[0]
                                 for t in serving_tables() if t.query is not None)
                     expected, at = con.execute("SELECT table_rows, published_at FROM publication").fetchone()
                 finally:
