@@ -22,6 +22,8 @@ def spark_session(profile: Profile, app_name: str = "courtwatch", extra: dict[st
     # Python workers must start this environment's interpreter, not the system one.
     os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
     os.environ.setdefault("PYSPARK_DRIVER_PYTHON", sys.executable)
+    # a web UI a profile turns on binds loopback too (Spark's UI reads SPARK_LOCAL_IP, not bindAddress)
+    os.environ.setdefault("SPARK_LOCAL_IP", "127.0.0.1")
     builder = SparkSession.builder.appName(app_name).master(profile.spark_master)
     for key, value in {**session_conf(profile), **(extra or {})}.items():
         builder = builder.config(key, value)
