@@ -32,8 +32,15 @@ def built(tmp_path_factory, spark):
     port = free_port()
     profile = root / "profile.yaml"
     profile.write_text(yaml.safe_dump({**test_conf, "warehouse": str(root / "warehouse"),
-                                       "sql": {"port": port, "metastore": str(root / "metastore")}}))
-    return {"warehouse": str(root / "warehouse"), "profile": profile, "port": port}
+                                       "sql": {"port": port, "metastore": str(root / "metastore"),
+                                               "passwords_file": str(root / "sql-passwords")},
+                                       "superset": {"accounts_file": str(root / "accounts.env")}}))
+    return {"warehouse": str(root / "warehouse"), "profile": profile, "port": port, "root": root}
+
+
+def beeline(url: str, *args: str) -> subprocess.CompletedProcess:
+    return subprocess.run([BEELINE, "-u", url, "--silent=true", "--outputformat=csv2", *args],
+                          capture_output=True, text=True, timeout=120)
 
 
 def test_every_table_is_named_by_its_layer(spark, built):
@@ -72,13 +79,37 @@ def test_thrift_server_answers_jdbc(built):
             assert line or server.poll() is None, "the SQL server stopped"
         assert "SQL endpoint" in line
         url = f"jdbc:hive2://127.0.0.1:{built['port']}/default"
-        out = subprocess.run([BEELINE, "-u", url, "-n", "analyst", "--silent=true", "--outputformat=csv2", "-e",
-                              "SELECT count(*) AS n FROM gold.alerts WHERE high_court_id IS NOT NULL;"
-                              "SELECT metric_id FROM gold.court_metrics WHERE period = 'month' "
-                              "GROUP BY metric_id ORDER BY metric_id LIMIT 3;"],
-                             capture_output=True, text=True, timeout=120)
+        from courtwatch.accounts import PasswordFile
+
+        analyst = PasswordFile(str(built["root"] / "accounts.env")).read()["analyst-01"]
+        out = beeline(url, "-n", "analyst-01", "-p", analyst, "-e",
+                      "SELECT count(*) AS n FROM gold.alerts WHERE high_court_id IS NOT NULL;"
+                      "SELECT metric_id FROM gold.court_metrics WHERE period = 'month' "
+                      "GROUP BY metric_id ORDER BY metric_id LIMIT 3;")
         assert out.returncode == 0, out.stderr[-2000:]
         assert "n" in out.stdout.splitlines() and "metric_id" in out.stdout.splitlines()
+        # analysts see silver and gold: no bronze (personal data), no file read past the tables
+        bronze = f"{built['warehouse']}/bronze/cases"
+        # nor change anything, nor reach Java or a setting that would open files again
+        probes = ["SELECT count(*) FROM bronze.cases", f"SELECT count(*) FROM delta.`{bronze}`",
+                  f"SELECT count(*) FROM parquet.`{bronze}`", "SET spark.sql.runSQLOnFiles=true",
+                  "SELECT reflect('java.lang.System', 'getProperty', 'user.home')",
+                  "SELECT java_method('java.lang.System', 'getenv', 'HOME')",
+                  f"CREATE TABLE silver.leak USING parquet LOCATION '{bronze}'", "DROP TABLE gold.alerts",
+                  "CREATE FUNCTION f AS 'java.lang.String'", "INSERT INTO gold.alerts SELECT * FROM gold.alerts"]
+        script = built["root"] / "probes.sql"
+        script.write_text(";\n".join(probes) + ";\n")
+        out = beeline(url, "-n", "analyst-01", "-p", analyst, "--force=true", "-f", str(script))
+        assert out.stderr.count("Error: ") == len(probes), out.stdout[-2000:] + out.stderr[-3000:]
+        out = beeline(url, "-n", "analyst-01", "-p", analyst, "-e",
+                      "SHOW DATABASES; USE gold; SHOW TABLES; DESCRIBE alerts; SELECT count(*) AS n FROM alerts;")
+        assert out.returncode == 0, out.stderr[-2000:]
+        assert "bronze" not in out.stdout.splitlines() and "gold" in out.stdout.splitlines(), out.stdout
+        # and no one signs in without the password of an account the endpoint lets in
+        for credentials in ([], ["-n", "analyst-01"], ["-n", "analyst-01", "-p", analyst + "x"],
+                            ["-n", "anyone", "-p", analyst], ["-n", "h11-01", "-p", analyst]):
+            out = beeline(url, *credentials, "-e", "SELECT count(*) FROM gold.alerts;")
+            assert out.returncode != 0 and "count(1)" not in out.stdout, (credentials, out.stdout[-500:])
     finally:
         server.terminate()
         server.wait(timeout=60)
