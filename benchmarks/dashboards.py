@@ -105,13 +105,15 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--label", required=True, help="names the results file, e.g. small or national-90d")
     parser.add_argument("--conf", default="local")
-    parser.add_argument("--user", default="guidance")
+    parser.add_argument("--user", default="guidance-01")
     parser.add_argument("--repeat", type=int, default=20)
     parser.add_argument("--runs", type=int, default=3)
     args = parser.parse_args()
     profile = load_profile(args.conf)
     base = f"http://{profile.superset.host}:{profile.superset.port}"
-    password = profile.secret("COURTWATCH_USER_PASSWORD")
+    from courtwatch import superset_service
+
+    password = superset_service.passwords(profile)[args.user]
     results = {
         "label": args.label, "machine": machine_description(),
         "command": " ".join(sys.argv), "at": time.strftime("%Y-%m-%d %H:%M:%S %Z"),

@@ -3,13 +3,14 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
 import sys
 import time
 from datetime import date
 from pathlib import Path
 
 from courtwatch.progress import Progress
-from courtwatch.settings import SettingsError, load_profile
+from courtwatch.settings import DATA_UMASK, SettingsError, load_profile
 
 
 def _location(arg: str | None, default: str) -> str:
@@ -201,6 +202,11 @@ def cmd_superset(args) -> int:
     from courtwatch import superset_service as superset
 
     profile = load_profile(args.conf)
+    if args.action == "rotate":
+        if not args.username:
+            raise SystemExit("courtwatch superset rotate USERNAME: whose password?")
+        print(superset.rotate_password(profile, args.username))
+        return 0
     action = {"setup": superset.setup, "apply": superset.apply,
               "serve": superset.serve, "up": superset.up, "down": superset.down}[args.action]
     said = action(profile)
@@ -314,8 +320,10 @@ def main(argv: list[str] | None = None) -> int:
     d.set_defaults(func=cmd_dashboards)
 
     su = sub.add_parser("superset", help="Superset: setup (metadata, admin, dashboards, access), apply (dashboards "
-                        "and access again), serve; up/down: the SQL endpoint and Superset in the background")
-    su.add_argument("action", choices=["setup", "apply", "serve", "up", "down"])
+                        "and access again), serve; up/down: the SQL endpoint and Superset in the background; "
+                        "rotate USERNAME: a new random password for one account")
+    su.add_argument("action", choices=["setup", "apply", "serve", "up", "down", "rotate"])
+    su.add_argument("username", nargs="?", help="rotate: the account")
     su.set_defaults(func=cmd_superset)
 
     c = sub.add_parser("cluster", help="a local Spark standalone cluster (master and workers) as the "
@@ -324,6 +332,7 @@ def main(argv: list[str] | None = None) -> int:
     c.set_defaults(func=cmd_cluster)
 
     args = parser.parse_args(argv)
+    os.umask(DATA_UMASK)  # data, stores, logs: owner and group only
     logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(name)s %(message)s")
     logging.getLogger("courtwatch").setLevel(logging.INFO)
     try:

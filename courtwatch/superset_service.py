@@ -14,13 +14,14 @@ and pandas < 2.2), so this module drives it through its command line:
 """
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
 import tempfile
 from pathlib import Path
 
-from courtwatch import dashboard_assets
+from courtwatch import accounts, dashboard_assets
 from courtwatch.processes import start_background, stop
 from courtwatch.progress import Progress
 from courtwatch.settings import CacheSettings, Profile
@@ -46,9 +47,21 @@ def environment(profile: Profile) -> dict[str, str]:
             "SUPERSET_HOME": home,
             "FLASK_APP": "superset",
             "SUPERSET_SECRET_KEY": profile.secret("SUPERSET_SECRET_KEY"),
-            "COURTWATCH_USER_PASSWORD": profile.secret("COURTWATCH_USER_PASSWORD"),
+            "COURTWATCH_TLS": "1" if profile.superset.tls else "0",
+            **directory_environment(profile),
             "PATH": f"{SUPERSET_VENV / 'bin'}{os.pathsep}{os.environ.get('PATH', '')}",
             "SCARF_ANALYTICS": "false", "NO_PROXY": "*"}
+
+
+def directory_environment(profile: Profile) -> dict[str, str]:
+    """Superset's LDAP sign-in (dashboards/superset_config.py), when the profile names a directory."""
+    d = profile.directory
+    if d is None:
+        return {}
+    return {"COURTWATCH_LDAP_URL": d.url, "COURTWATCH_LDAP_PEOPLE_DN": d.people_dn,
+            "COURTWATCH_LDAP_GROUPS_DN": d.groups_dn, "COURTWATCH_LDAP_ADMINS_GROUP": d.admins_group,
+            **({"COURTWATCH_LDAP_BIND_DN": d.bind_dn,
+                "COURTWATCH_LDAP_BIND_PASSWORD": profile.secret(d.bind_password_var)} if d.bind_dn else {})}
 
 
 def _superset(profile: Profile, *args: str) -> None:
@@ -66,10 +79,19 @@ def serving_uri(profile: Profile) -> str:
     return f"duckdb:///{profile.serving_store()}"  # an absolute path: duckdb:////...
 
 
+def warehouse_uri(profile: Profile) -> str:
+    """The SQL endpoint as SQL Lab reaches it: its own service account (SQL Lab is the analysts' alone)."""
+    from urllib.parse import quote
+
+    host, port = sql_endpoint(profile)
+    user, password = profile.sql.sql_lab_user, quote(profile.secret(accounts.SQL_LAB_PASSWORD), safe="")
+    auth = "LDAP" if profile.directory else "CUSTOM"
+    return f"hive://{user}:{password}@{host}:{port}/default?auth={auth}"
+
+
 def bundle(profile: Profile, directory: Path) -> Path:
     """The dashboards as asset files, pointed at the profile's serving store and SQL endpoint."""
-    host, port = sql_endpoint(profile)
-    dashboard_assets.write(directory, serving_uri(profile), f"hive://courtwatch@{host}:{port}/default")
+    dashboard_assets.write(directory, serving_uri(profile), warehouse_uri(profile))
     return directory
 
 
@@ -115,14 +137,39 @@ def apply(profile: Profile) -> str:
     if profile.serving.store == "duckdb" and not Path(profile.serving_store()).exists():
         raise RuntimeError(f"no serving store at {profile.serving_store()}: run `courtwatch run` "
                            "(or `courtwatch step publish`) first")
-    with tempfile.TemporaryDirectory() as tmp:
+    # people sign in from the directory when there is one; else the demo's accounts, one per person
+    people = [] if profile.directory else accounts.demo_accounts(profile)
+    with tempfile.TemporaryDirectory() as tmp:  # owner-only: it holds the new accounts' passwords
+        (Path(tmp) / "people.json").write_text(json.dumps(people, ensure_ascii=False))
         done = subprocess.run([str(SUPERSET_VENV / "bin" / "python"), str(ROOT / "dashboards" / "apply.py"),
-                               str(bundle(profile, Path(tmp)))],
+                               str(bundle(profile, Path(tmp) / "bundle")), str(Path(tmp) / "people.json")],
                               env=environment(profile), cwd=ROOT, capture_output=True, text=True)
     if done.returncode != 0:
         raise RuntimeError(f"dashboards/apply.py failed:\n{done.stdout[-3000:]}\n{done.stderr[-3000:]}")
     # its own report, not the audit events Superset logs on stdout meanwhile
     return "; ".join(line for line in done.stdout.splitlines() if line.startswith(("imported ", "access: ")))
+
+
+def passwords(profile: Profile) -> dict[str, str]:
+    """The demo accounts and their passwords, as the set-up wrote them (the operator's file)."""
+    return accounts.PasswordFile(profile.superset.accounts_file).read()
+
+
+def rotate_password(profile: Profile, username: str) -> str:
+    """A new random password for one account: in Superset, the accounts file and (an analyst's) the SQL
+    endpoint's."""
+    import secrets
+
+    if profile.directory:
+        raise RuntimeError("people sign in from the directory: change the password there")
+    file = accounts.PasswordFile(profile.superset.accounts_file)
+    if username not in file.read():
+        raise RuntimeError(f"{username} is not an account of {file.path}")
+    password = secrets.token_urlsafe(12)
+    _superset(profile, "fab", "reset-password", "--username", username, "--password", password)
+    file.replace(username, password)
+    accounts.write_sql_passwords(profile)
+    return f"{username}: new password in {file.path}"
 
 
 def serve_command(profile: Profile) -> list[str]:
@@ -148,7 +195,8 @@ def up(profile: Profile) -> None:
     s = profile.superset
     start_background("superset", serve_command(profile), environment(profile), home, s.host, int(s.port), 180)
     print(f"dashboards: http://{s.host}:{s.port}/dashboard/list/ "
-          f"(users admin, guidance, analyst and one per high court; passwords in {profile.secrets_file})")
+          f"(one account per person: guidance-01, analyst-01, one per court such as h11-01; "
+          f"their passwords in {profile.superset.accounts_file}, admin's in {profile.secrets_file})")
 
 
 def down(profile: Profile) -> None:

@@ -1,0 +1,137 @@
+"""Who signs in: one account per person, each with its own password, never a shared one.
+
+Without a directory (the demo), the accounts are made here from the court
+registry: one person per court and kind (`guidance-01`, `analyst-01`,
+`h11-01` for the Beijing high court's first person, `b110101-01` for a basic
+court's), each with a random password in the profile's accounts file
+(owner-only, git-ignored), which the operator hands out. An account keeps its
+password across set-ups; `courtwatch superset rotate USER` gives it a new one.
+Superset makes its users from this list (dashboards/apply.py); the SQL
+endpoint lets in the analysts and SQL Lab's service account, checked against
+a file of salted PBKDF2 hashes (sql_passwords, read by courtwatch/java/SqlPasswords.java).
+
+With a directory (`directory:` in the profile), the directory is the one
+source of truth and nothing is made here: see courtwatch/directory.py.
+"""
+from __future__ import annotations
+
+import base64
+import hashlib
+import os
+import secrets
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+from courtwatch.settings import Profile
+
+KINDS = ("guidance", "analyst", "high_court", "court")  # dashboards/apply.py gives each kind its role
+PBKDF2_ITERATIONS = 210_000  # OWASP's figure for PBKDF2-HMAC-SHA256 (2023)
+
+
+@dataclass(frozen=True)
+class Person:
+    username: str
+    first_name: str
+    last_name: str
+    kind: str
+    court_id: str | None = None
+
+    def as_dict(self) -> dict:
+        return asdict(self)
+
+
+def username(court_or_kind: str) -> str:
+    """The demo's first person of a court (or of the guidance center, of the analysts)."""
+    return f"{court_or_kind.lower()}-01"
+
+
+def demo_people(courts: list[dict]) -> list[Person]:
+    """One person for the guidance center, one analyst, one per court of a province (the SPC has none)."""
+    people = [Person(username("guidance"), "诉讼服务指导中心", "用户", "guidance"),
+              Person(username("analyst"), "数据分析", "用户", "analyst")]
+    for c in sorted(courts, key=lambda c: c["court_id"]):
+        if c.get("province_code"):
+            kind = "high_court" if c["level"] == "HIGH" else "court"
+            people.append(Person(username(c["court_id"]), c["court_name"], "用户", kind, c["court_id"]))
+    return people
+
+
+def registry_courts(profile: Profile) -> list[dict]:
+    """The courts as the serving store holds them (what the dashboards' roles are made for)."""
+    query = "SELECT court_id, court_name, level, province_code FROM {}courts ORDER BY court_id"
+    if profile.serving.store == "postgres":
+        import psycopg
+        from psycopg.rows import dict_row
+
+        with psycopg.connect(profile.secret(profile.serving.postgres_dsn_var), row_factory=dict_row) as pg:
+            return pg.execute(query.format(f"{profile.serving.postgres_schema}.")).fetchall()
+    import duckdb
+
+    with duckdb.connect(profile.serving_store(), read_only=True) as con:
+        cursor = con.execute(query.format(""))
+        names = [d[0] for d in cursor.description]
+        return [dict(zip(names, row)) for row in cursor.fetchall()]
+
+
+def demo_accounts(profile: Profile) -> list[dict]:
+    """Every demo person with their password (made now if new): what Superset's users are made from."""
+    people = demo_people(registry_courts(profile))
+    passwords = PasswordFile(profile.superset.accounts_file).ensure([p.username for p in people])
+    return [{**p.as_dict(), "password": passwords[p.username]} for p in people]
+
+
+class PasswordFile:
+    """USERNAME=PASSWORD lines, owner-only; a new account gets 96 random bits, an old one keeps its own."""
+
+    def __init__(self, path: str):
+        self.path = Path(path)
+
+    def read(self) -> dict[str, str]:
+        lines = self.path.read_text().splitlines() if self.path.exists() else []
+        return dict(line.split("=", 1) for line in lines if "=" in line)
+
+    def ensure(self, usernames: list[str]) -> dict[str, str]:
+        have = self.read()
+        new = {u: secrets.token_urlsafe(12) for u in usernames if u not in have}
+        self.path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+        old = os.umask(0o077)
+        try:
+            with self.path.open("a") as f:
+                f.writelines(f"{u}={p}\n" for u, p in new.items())
+        finally:
+            os.umask(old)
+        os.chmod(self.path, 0o600)
+        return {**have, **new}
+
+    def replace(self, user: str, password: str) -> None:
+        lines = [f"{user}={password}" if line.split("=", 1)[0] == user else line
+                 for line in self.path.read_text().splitlines()]
+        self.path.write_text("\n".join(lines) + "\n")
+        os.chmod(self.path, 0o600)
+
+
+def password_hash(user: str, password: str, salt: bytes | None = None) -> str:
+    """One line of the SQL endpoint's password file: USER:ITERATIONS:SALT:HASH (base64)."""
+    salt = salt or secrets.token_bytes(16)
+    digest = hashlib.pbkdf2_hmac("sha256", password.encode(), salt, PBKDF2_ITERATIONS)
+    b64 = base64.b64encode
+    return f"{user}:{PBKDF2_ITERATIONS}:{b64(salt).decode()}:{b64(digest).decode()}"
+
+
+def write_sql_passwords(profile: Profile) -> Path:
+    """The SQL endpoint's accounts (the analysts and SQL Lab's service account), hashed, owner-only."""
+    analysts = [p.username for p in demo_people([]) if p.kind == "analyst"]
+    passwords = PasswordFile(profile.superset.accounts_file).ensure(analysts)
+    accounts = {**{a: passwords[a] for a in analysts}, profile.sql.sql_lab_user: profile.secret(SQL_LAB_PASSWORD)}
+    path = Path(profile.sql.passwords_file)
+    path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+    old = os.umask(0o077)
+    try:
+        path.write_text("".join(password_hash(u, p) + "\n" for u, p in accounts.items()))
+    finally:
+        os.umask(old)
+    os.chmod(path, 0o600)
+    return path
+
+
+SQL_LAB_PASSWORD = "COURTWATCH_SQL_LAB_PASSWORD"
