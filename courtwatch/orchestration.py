@@ -42,6 +42,7 @@ def airflow_environment(profile: Profile) -> dict[str, str]:
     s = profile.airflow
     home = airflow_home(profile)
     home.mkdir(parents=True, exist_ok=True)
+    Path(s.passwords_file).parent.mkdir(mode=0o700, parents=True, exist_ok=True)
     env = {
         "AIRFLOW_HOME": str(home),
         "AIRFLOW__CORE__DAGS_FOLDER": str(ROOT / "dags"),
@@ -51,6 +52,9 @@ def airflow_environment(profile: Profile) -> dict[str, str]:
         "AIRFLOW__API__HOST": s.api_host,
         "AIRFLOW__API__PORT": str(s.api_port),
         "AIRFLOW__API__BASE_URL": f"http://{s.api_host}:{s.api_port}",
+        # one account per operator, each with its own generated password (never admin:admin)
+        "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_USERS": ",".join(f"{person}:admin" for person in s.operators),
+        "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_PASSWORDS_FILE": s.passwords_file,
         "AIRFLOW__CORE__EXECUTION_API_SERVER_URL": f"http://{s.api_host}:{s.api_port}/execution/",
         # the embedded default; production sets a PostgreSQL URL in the environment (README)
         "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": os.environ.get(

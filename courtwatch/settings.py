@@ -65,6 +65,10 @@ class AirflowSettings(_Section):
     retry_delay_minutes: float = Field(5, ge=0)
     api_host: str = "127.0.0.1"
     api_port: Port = 8080
+    # the people who run the pipeline: one Airflow account each (Airflow's own sign-in), whose
+    # generated passwords Airflow keeps in passwords_file (in the owner-only .secrets/)
+    operators: tuple[str, ...] = ("operator-01",)
+    passwords_file: Location = ".secrets/airflow-passwords.json"
 
 
 class PullEndpoint(_Section):
@@ -92,6 +96,26 @@ class SqlSettings(_Section):
     host: str = "127.0.0.1"
     port: Port = 10001
     metastore: Location = "data/metastore"
+    # without a directory: the salted hashes of the accounts the endpoint lets in (courtwatch/accounts.py)
+    passwords_file: Location = ".secrets/sql-passwords"
+    sql_lab_user: str = "sqllab"  # SQL Lab's service account (its password: COURTWATCH_SQL_LAB_PASSWORD)
+
+
+class DirectorySettings(_Section):
+    """An LDAP directory (court IT's) people sign in from: Superset, the SQL endpoint, Airflow's UI.
+
+    People are entries uid=USER under people_dn; analysts (the only ones the SQL endpoint
+    lets in, SQL Lab's service account among them) under analysts_dn; a person's roles are
+    the groups (groupOfNames, with the memberOf overlay) under groups_dn named after
+    courtwatch's roles, e.g. cn=courtwatch_high_court_H11 (dashboards/apply.py names them).
+    """
+    url: str  # ldap://host:389, or ldaps://host:636
+    people_dn: str  # e.g. ou=people,dc=court,dc=example
+    analysts_dn: str  # e.g. ou=analysts,ou=people,dc=court,dc=example
+    groups_dn: str  # e.g. ou=groups,dc=court,dc=example
+    admins_group: str = "courtwatch_admins"  # its members are Superset's Admin
+    bind_dn: str | None = None  # who searches the directory for Superset (anonymous when unset)
+    bind_password_var: str = "COURTWATCH_LDAP_BIND_PASSWORD"
 
 
 class ServingSettings(_Section):
@@ -119,6 +143,10 @@ class SupersetSettings(_Section):
     port: Port = 8088
     workers: int = Field(2, gt=0)
     cache: CacheSettings = CacheSettings()
+    # the demo accounts' own random passwords (one person each), owner-only, git-ignored
+    accounts_file: Location = ".secrets/accounts.env"
+    # true when browsers reach Superset through a TLS reverse proxy: `Secure` cookies, HSTS
+    tls: bool = False
 
     @model_validator(mode="before")
     @classmethod
@@ -155,6 +183,7 @@ class Profile(_Section):
     ingest: IngestSettings = IngestSettings()
     maintenance: MaintenanceSettings = MaintenanceSettings()
     sql: SqlSettings = SqlSettings()
+    directory: DirectorySettings | None = None  # none: the demo's own accounts (courtwatch/accounts.py)
     serving: ServingSettings = ServingSettings()
     superset: SupersetSettings = SupersetSettings()
     cluster: ClusterSettings = ClusterSettings()
@@ -232,6 +261,31 @@ def _validated(model: type[BaseModel], path: Path, **extra) -> BaseModel:
         raise SettingsError(_explain(e, path)) from None
 
 
+# What courtwatch creates is its owner's (and the owner's group's, to read): never every
+# local account's. The command sets this umask; load_profile checks what is there.
+DATA_UMASK = 0o027
+
+
+def file_mode_problems(profile: Profile) -> list[str]:
+    """Secrets readable by anyone but the owner, or data readable by every local account."""
+    problems = []
+    owner_only = [("secrets_file", profile.secrets_file), ("superset.accounts_file", profile.superset.accounts_file),
+                  ("sql.passwords_file", profile.sql.passwords_file)]
+    for key, path in owner_only:
+        if path and Path(path).exists() and Path(path).stat().st_mode & 0o077:
+            problems.append(f"{key}: {path} is readable by other accounts (mode "
+                            f"{oct(Path(path).stat().st_mode & 0o777)}): chmod 600 {path}")
+    shared = [("landing", profile.landing), ("warehouse", profile.warehouse), ("superset.home", profile.superset.home),
+              ("airflow.home", profile.airflow.home), ("sql.metastore", profile.sql.metastore)]
+    if profile.serving.duckdb_path or "://" not in profile.warehouse:
+        shared.append(("serving.duckdb_path", str(Path(profile.serving_store()).parent)))
+    for key, path in shared:
+        if "://" not in path and Path(path).is_dir() and Path(path).stat().st_mode & 0o007:
+            problems.append(f"{key}: {path} is open to every local account (mode "
+                            f"{oct(Path(path).stat().st_mode & 0o777)}): chmod -R o-rwx {path}")
+    return problems
+
+
 def load_profile(name: str | None = None) -> Profile:
     """A profile by name (conf/NAME.yaml) or by the path of its YAML file, validated
     with its alert rules."""
@@ -243,11 +297,14 @@ def load_profile(name: str | None = None) -> Profile:
     source = str(path.resolve()) if path.parent.resolve() != CONF_DIR else path.stem
     profile = _validated(Profile, path, name=path.stem, source=source)
     profile.alert_rules()  # the rules are part of the profile: a bad one fails now too
+    problems = file_mode_problems(profile)
+    if problems:
+        raise SettingsError("\n".join(f"{path}: {p}" for p in problems))
     return profile
 
 
 GENERATED_SECRETS = (HASH_KEY_VAR, "AIRFLOW_JWT_SECRET", "AIRFLOW_SECRET_KEY",
-                     "SUPERSET_SECRET_KEY", "SUPERSET_ADMIN_PASSWORD", "COURTWATCH_USER_PASSWORD")
+                     "SUPERSET_SECRET_KEY", "SUPERSET_ADMIN_PASSWORD", "COURTWATCH_SQL_LAB_PASSWORD")
 
 
 def ensure_secrets(path: str = ".secrets/courtwatch.env", names=GENERATED_SECRETS) -> None:

@@ -22,6 +22,10 @@ from pathlib import Path
 
 import pytest
 
+from courtwatch.settings import DATA_UMASK
+
+os.umask(DATA_UMASK)  # what the tests write is created as the command creates it: owner and group only
+
 # A test-only key: real keys come from the environment or .secrets/ (make secrets).
 os.environ.setdefault("COURTWATCH_HASH_KEY", "test-only-hash-key-not-a-secret")
 os.environ.setdefault("GX_ANALYTICS_ENABLED", "false")

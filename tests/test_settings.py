@@ -72,3 +72,19 @@ def test_a_warehouse_on_object_storage_needs_a_local_serving_store(tmp_path):
     on_disk = load_profile(str(_profile(tmp_path, warehouse=str(tmp_path / "warehouse"))))
     assert on_disk.serving_store() == str(tmp_path / "warehouse-serving" / "courtwatch.duckdb")
     assert on_disk.superset.cache.directory == str(Path(on_disk.superset.home) / "cache")
+
+
+def test_secrets_or_data_open_to_other_accounts_fail_at_start(tmp_path):
+    secrets, warehouse = tmp_path / "secrets.env", tmp_path / "warehouse"
+    secrets.write_text("COURTWATCH_HASH_KEY=x\n")
+    warehouse.mkdir()
+    secrets.chmod(0o644)
+    warehouse.chmod(0o755)
+    path = _profile(tmp_path, secrets_file=str(secrets), warehouse=str(warehouse))
+    with pytest.raises(SettingsError) as refused:
+        load_profile(str(path))
+    assert f"secrets_file: {secrets} is readable by other accounts (mode 0o644): chmod 600" in str(refused.value)
+    assert f"warehouse: {warehouse} is open to every local account" in str(refused.value)
+    secrets.chmod(0o600)
+    warehouse.chmod(0o750)
+    assert load_profile(str(path)).warehouse == str(warehouse)

@@ -30,7 +30,8 @@ def test_airflow_starts_with_one_command(tmp_path):
     test_conf = yaml.safe_load(Path("conf/test.yaml").read_text())
     profile = tmp_path / "profile.yaml"
     profile.write_text(yaml.safe_dump({**test_conf, "airflow": {
-        **test_conf["airflow"], "home": str(tmp_path / "airflow"), "api_port": port}}))
+        **test_conf["airflow"], "home": str(tmp_path / "airflow"), "api_port": port,
+        "passwords_file": str(tmp_path / "secrets" / "airflow-passwords.json")}}))
     env = {k: v for k, v in os.environ.items() if not k.startswith("AIRFLOW")}
     env["COURTWATCH_PROFILE"] = str(profile)
     log = (tmp_path / "standalone.log").open("w")
@@ -51,8 +52,12 @@ def test_airflow_starts_with_one_command(tmp_path):
             time.sleep(3)
         assert all(health.get(c, {}).get("status") == "healthy" for c in ("metadatabase", "scheduler")), health
 
-        passwords = tmp_path / "airflow" / "simple_auth_manager_passwords.json.generated"
-        user, password = next(iter(json.loads(passwords.read_text()).items()))
+        # one account per operator, its password generated (there is no admin:admin)
+        passwords = json.loads((tmp_path / "secrets" / "airflow-passwords.json").read_text())
+        assert set(passwords) == {"operator-01"}
+        user, password = next(iter(passwords.items()))
+        refused = requests.post(f"{base}/auth/token", json={"username": "admin", "password": "admin"}, timeout=10)
+        assert refused.status_code in (401, 403), refused.status_code
         token = requests.post(f"{base}/auth/token", json={"username": user, "password": password},
                               timeout=10).json()["access_token"]
         auth = {"Authorization": f"Bearer {token}"}
