@@ -1,10 +1,10 @@
 """Superset on the serving store, as `make up` brings it: a real Superset, a real browser.
 
-One module-scoped stack: a small warehouse (with faults, so the feed-health
-charts have rejections and quarantine) and its serving store, the SQL
-endpoint over the warehouse (SQL Lab's), and a fresh Superset set up from the
-repository (`courtwatch superset up`). The last test serves the same
-dashboards from the PostgreSQL option, on a real server the test starts.
+The stack (tests/serving/conftest.py): a small warehouse and its serving
+store, the SQL endpoint, a fresh Superset set up from the repository
+(`courtwatch superset up`). The last test serves the same dashboards from the
+PostgreSQL option, on a real server the test starts. Who may see what, tried
+as an attacker would: test_access.py.
 """
 from __future__ import annotations
 
@@ -12,71 +12,13 @@ import json
 from pathlib import Path
 
 import pytest
-import requests
-import yaml
 
 from courtwatch import dashboard_assets
 from courtwatch import superset_service as superset
-from courtwatch.settings import load_profile
-from tests.conftest import free_port
+from tests.serving.conftest import chart_rows, high_courts, listing, login, password, person
 
 pytestmark = [pytest.mark.system, pytest.mark.timeout(1200)]
 SLUGS = dashboard_assets.slugs()
-
-
-@pytest.fixture(scope="module")
-def stack(tmp_path_factory, generated):
-    root = tmp_path_factory.mktemp("superset")
-    ctx = generated
-    conf = yaml.safe_load(Path("conf/test.yaml").read_text())
-    conf.update(warehouse=ctx.warehouse, landing=ctx.landing,
-                secrets_file=str(Path(".secrets/courtwatch.env").resolve()),
-                sql={"port": free_port(), "metastore": str(root / "metastore")},
-                superset={"home": str(root / "superset"), "port": free_port(), "workers": 1})
-    (root / "profile.yaml").write_text(yaml.safe_dump(conf))
-    profile = load_profile(str(root / "profile.yaml"))
-    superset.up(profile)
-    s = profile.superset
-    try:
-        yield {"profile": profile, "base": f"http://{s.host}:{s.port}", "root": root, "ctx": ctx}
-    finally:
-        superset.down(profile)
-
-
-def login(stack, username: str) -> requests.Session:
-    profile = stack["profile"]
-    password = profile.secret("SUPERSET_ADMIN_PASSWORD" if username == "admin" else "COURTWATCH_USER_PASSWORD")
-    r = requests.post(f"{stack['base']}/api/v1/security/login", timeout=60,
-                      json={"username": username, "password": password, "provider": "db", "refresh": False})
-    r.raise_for_status()
-    session = requests.Session()
-    session.headers["Authorization"] = f"Bearer {r.json()['access_token']}"
-    # SQL Lab's POSTs want a CSRF token too (bound to this session's cookie)
-    csrf = session.get(f"{stack['base']}/api/v1/security/csrf_token/", timeout=60)
-    if csrf.ok:
-        session.headers["X-CSRFToken"] = csrf.json()["result"]
-    return session
-
-
-def listing(session, base, kind: str) -> list[dict]:
-    r = session.get(f"{base}/api/v1/{kind}/", params={"q": json.dumps({"page_size": 100})}, timeout=60)
-    r.raise_for_status()
-    return r.json()["result"]
-
-
-def chart_rows(session, base, chart_id: int) -> list[dict]:
-    """The chart's rows as its saved query asks for them, from the store (not the results cache)."""
-    r = session.get(f"{base}/api/v1/chart/{chart_id}/data/", params={"force": "true"}, timeout=300)
-    assert r.status_code == 200, f"chart {chart_id}: {r.status_code} {r.text[:500]}"
-    return r.json()["result"][0]["data"]
-
-
-def high_courts(stack) -> dict[str, str]:
-    """High court id -> province code, from the registry the warehouse holds."""
-    courts = (Path(stack["ctx"].landing) / "reference" / "courts.csv").read_text().splitlines()
-    header = courts[0].split(",")
-    rows = [dict(zip(header, line.split(","))) for line in courts[1:]]
-    return {r["court_id"]: r["province_code"] for r in rows if r["level"] == "HIGH"}
 
 
 def test_assets_import_into_a_fresh_superset(stack):
@@ -116,13 +58,13 @@ def test_a_high_court_sees_its_own_province_only(stack):
     everyone = {r["region_name"] for r in chart_rows(admin, stack["base"], ranking)}
     assert len(everyone) == len(courts)
     for court_id, province in courts.items():
-        session = login(stack, court_id)
+        session = login(stack, person(court_id))
         seen = {r["region_name"] for r in chart_rows(session, stack["base"], ranking)}
         assert len(seen) == 1 and seen < everyone, (court_id, seen)
         # the court feed lists only courts of that province (court ids carry the province code)
         ids = _feed_court_ids(stack, session, feed)
         assert ids and all(i[1:3] == province for i in ids), (court_id, ids)
-    guidance = login(stack, "guidance")
+    guidance = login(stack, "guidance-01")
     assert {r["region_name"] for r in chart_rows(guidance, stack["base"], ranking)} == everyone
 
 
@@ -146,7 +88,7 @@ def test_headless_chromium_renders_every_dashboard(stack, tmp_path):
     browser = chromium.open_browser(tmp_path / "chrome")
     assets = dashboard_assets.build()
     try:
-        chromium.sign_in(browser, stack["base"], "guidance", stack["profile"].secret("COURTWATCH_USER_PASSWORD"))
+        chromium.sign_in(browser, stack["base"], "guidance-01", password(stack, "guidance-01"))
         for slug in SLUGS:
             spec = assets[f"dashboards/{slug}.yaml"]
             # an upper bound, not a timing (benchmarks/dashboards.py measures): late in the suite, on 2 cores
@@ -228,7 +170,7 @@ def test_a_publish_empties_the_results_cache(stack, spark):
 
 
 def test_analysts_query_the_warehouse_in_sql_lab(stack):
-    analyst = login(stack, "analyst")
+    analyst = login(stack, "analyst-01")
     database = next(d for d in listing(analyst, stack["base"], "database")
                     if d["database_name"] == dashboard_assets.WAREHOUSE_DATABASE)
     # the table picker lists Spark's table names (PyHive's reading of SHOW TABLES is fixed in superset_config.py)
@@ -243,7 +185,7 @@ def test_analysts_query_the_warehouse_in_sql_lab(stack):
     assert r.json()["data"][0]["n"] > 0
     # a high court works through its dashboards, not raw SQL (row-level security does not reach SQL Lab)
     court = next(iter(high_courts(stack)))
-    r = login(stack, court).post(f"{stack['base']}/api/v1/sqllab/execute/", json=statement, timeout=300)
+    r = login(stack, person(court)).post(f"{stack['base']}/api/v1/sqllab/execute/", json=statement, timeout=300)
     assert r.status_code in (401, 403), r.status_code
 
 
