@@ -9,9 +9,9 @@ PY := $(VENV)/bin/python
 export UV_CACHE_DIR ?= $(HOME)/.cache/uv
 export GX_ANALYTICS_ENABLED := false
 
-.PHONY: setup venv superset-venv browser secrets jars demo generate run up down airflow sql-server superset cluster cluster-down test test-fast lock clean
+.PHONY: setup venv superset-venv browser directory sql-endpoint-jar secrets jars demo generate run up down airflow sql-server superset cluster cluster-down test test-fast lock clean
 
-setup: venv superset-venv browser secrets jars
+setup: venv superset-venv browser directory secrets jars sql-endpoint-jar
 
 # uv installs from the committed lock in seconds; it is itself pinned.
 $(UV):
@@ -28,7 +28,7 @@ venv: $(VENV)/.installed
 
 # Superset pins SQLAlchemy < 2 and pandas < 2.2: its own environment, its own lock.
 SUPERSET_VENV := .venv-superset
-$(SUPERSET_VENV)/.installed: requirements/superset.lock | $(UV)
+$(SUPERSET_VENV)/.installed: requirements/superset.lock | $(UV) directory
 	$(UV) venv --quiet --allow-existing --python $(PYTHON) $(SUPERSET_VENV)
 	$(UV) pip sync --quiet --python $(SUPERSET_VENV)/bin/python requirements/superset.lock
 	touch $@
@@ -40,6 +40,12 @@ superset-venv: $(SUPERSET_VENV)/.installed
 browser:
 	@command -v chromium >/dev/null && command -v chromedriver >/dev/null && fc-list :lang=zh | grep -q . || \
 	  (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends chromium chromium-driver fonts-wqy-zenhei >/dev/null)
+
+# OpenLDAP from Debian: the server (slapd) the directory option's tests start, its
+# client tools, and the headers Superset's LDAP client (python-ldap) is built against.
+directory:
+	@command -v slapd >/dev/null && command -v ldapadd >/dev/null && test -f /usr/include/ldap.h -a -f /usr/include/sasl/sasl.h || \
+	  (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends slapd ldap-utils libldap2-dev libsasl2-dev >/dev/null)
 
 # Secrets are generated here, never committed (.secrets/ is git-ignored):
 # the personal-data hashing key and Airflow's API secrets. Existing ones are kept.
@@ -53,6 +59,16 @@ jars: .cache/ivy/.fetched
 	spark_session(load_profile('test'), 'courtwatch-setup').stop()"
 	touch $@
 
+# The SQL endpoint's own classes (courtwatch/java/): its sign-in without a directory (the
+# Thrift Server's CUSTOM authentication) and its read-only rule, compiled against the
+# Spark jars of this environment.
+SQL_ENDPOINT_JAR := .cache/sql-endpoint/courtwatch-sql-endpoint.jar
+sql-endpoint-jar: $(SQL_ENDPOINT_JAR)
+$(SQL_ENDPOINT_JAR): $(wildcard courtwatch/java/*.java) | $(VENV)/.installed
+	rm -rf .cache/sql-endpoint/classes && mkdir -p .cache/sql-endpoint/classes
+	javac -nowarn -d .cache/sql-endpoint/classes -cp "$$($(PY) -c 'import pyspark, os; print(os.path.dirname(pyspark.__file__))')/jars/*" $^
+	jar cf $@ -C .cache/sql-endpoint/classes .
+
 # The demo: a fresh landing zone of the small profile (and a fresh warehouse),
 # then the whole pipeline on it.
 DEMO_DAYS ?= 60
@@ -64,7 +80,7 @@ run: setup
 	$(VENV)/bin/courtwatch run
 
 # The SQL endpoint and Superset (dashboards, roles, users) in the background on
-# http://127.0.0.1:8088; `make down` stops them. Passwords: .secrets/courtwatch.env.
+# http://127.0.0.1:8088; `make down` stops them. Passwords: .secrets/accounts.env (one per person).
 up: setup
 	$(VENV)/bin/courtwatch superset up
 
@@ -75,7 +91,7 @@ demo: generate run up
 
 # Airflow (scheduler, API server and UI on http://127.0.0.1:8080, DAG processor,
 # triggerer) with the DAGs in dags/, SQLite metadata in data/airflow/. The
-# admin password is in data/airflow/simple_auth_manager_passwords.json.generated.
+# operators' passwords are in .secrets/airflow-passwords.json.
 airflow: setup
 	$(VENV)/bin/courtwatch airflow db migrate
 	$(VENV)/bin/courtwatch airflow standalone
