@@ -137,14 +137,22 @@ def test_no_database_no_sql_lab_no_samples_for_a_high_court(stack, court):
         assert all(r["province_code"] == court["province"] for r in samples.json()["result"]["data"])
     else:
         assert samples.status_code in (401, 403), samples.status_code
-    # filter values (the dashboards' filter bar) come with the row-level security too
+    # a column's values: refused, or with the row-level security (the filter bar asks the chart data API)
     r = session.get(f"{base}/api/v1/datasource/table/{datasets['courts']}/column/province_code/values/", timeout=60)
-    assert r.status_code == 200 and r.json()["result"] == [court["province"]], r.text[:300]
-    # a table's metadata from the database: no database access, no answer
-    database_id = court["admin"].get(f"{base}/api/v1/dataset/{datasets['courts']}", timeout=60).json()["result"][
-        "database"]["id"]
-    r = session.get(f"{base}/api/v1/database/{database_id}/table_metadata/", params={"name": "courts"}, timeout=60)
-    assert r.status_code in (401, 403, 404), r.status_code
+    assert r.status_code == 403 or r.json()["result"] == [court["province"]], r.text[:300]
+    native = {"datasource": {"id": datasets["courts"], "type": "table"}, "force": True, "result_type": "full",
+              "form_data": {"type": "NATIVE_FILTER"},
+              "queries": [{"columns": ["province_code"], "metrics": [], "row_limit": 1000}]}
+    r = session.post(f"{base}/api/v1/chart/data", json=native, timeout=120)
+    assert r.status_code == 200, r.text[:300]
+    assert {row["province_code"] for row in r.json()["result"][0]["data"]} == {court["province"]}
+    # the warehouse's (SQL Lab's) tables and their metadata: not this role's
+    warehouse = next(d["id"] for d in listing(court["admin"], base, "database")
+                     if d["database_name"] == "courtwatch_warehouse")
+    for path, params in [("tables/", {"q": "(schema_name:silver)"}), ("table_metadata/", {"name": "hotline"}),
+                         ("schemas/", {})]:
+        r = session.get(f"{base}/api/v1/database/{warehouse}/{path}", params=params, timeout=60)
+        assert r.status_code in (401, 403, 404), (path, r.status_code, r.text[:200])
 
 
 def test_another_provinces_court_and_exports_show_nothing_of_it(stack, court):
