@@ -11,7 +11,7 @@ endpoint lets in the analysts and SQL Lab's service account, checked against
 a file of salted PBKDF2 hashes (sql_passwords, read by courtwatch/java/SqlPasswords.java).
 
 With a directory (`directory:` in the profile), the directory is the one
-source of truth and nothing is made here: see courtwatch/directory.py.
+source of truth and nothing is made here (DirectorySettings in courtwatch/settings.py).
 """
 from __future__ import annotations
 
@@ -24,8 +24,8 @@ from pathlib import Path
 
 from courtwatch.settings import Profile
 
-KINDS = ("guidance", "analyst", "high_court", "court")  # dashboards/apply.py gives each kind its role
 PBKDF2_ITERATIONS = 210_000  # OWASP's figure for PBKDF2-HMAC-SHA256 (2023)
+SQL_LAB_PASSWORD = "COURTWATCH_SQL_LAB_PASSWORD"  # the secret of SQL Lab's service account
 
 
 @dataclass(frozen=True)
@@ -33,7 +33,7 @@ class Person:
     username: str
     first_name: str
     last_name: str
-    kind: str
+    kind: str  # guidance, analyst, high_court or court: dashboards/apply.py gives each its role
     court_id: str | None = None
 
     def as_dict(self) -> dict:
@@ -133,5 +133,3 @@ def write_sql_passwords(profile: Profile) -> Path:
     os.chmod(path, 0o600)
     return path
 
-
-SQL_LAB_PASSWORD = "COURTWATCH_SQL_LAB_PASSWORD"

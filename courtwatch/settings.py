@@ -102,7 +102,7 @@ class SqlSettings(_Section):
 
 
 class DirectorySettings(_Section):
-    """An LDAP directory (court IT's) people sign in from: Superset, the SQL endpoint, Airflow's UI.
+    """An LDAP directory (court IT's) people sign in from: Superset and the SQL endpoint.
 
     People are entries uid=USER under people_dn; analysts (the only ones the SQL endpoint
     lets in, SQL Lab's service account among them) under analysts_dn; a person's roles are

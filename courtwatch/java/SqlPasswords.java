@@ -15,7 +15,7 @@ import org.apache.hive.service.auth.PasswdAuthenticationProvider;
 /**
  * The SQL endpoint's sign-in when no directory is configured: the Spark Thrift Server's
  * CUSTOM authentication (hive.server2.custom.authentication.class), against the
- * owner-only file courtwatch/sql_accounts.py writes (system property courtwatch.sql.passwords).
+ * owner-only file courtwatch/accounts.py writes (system property courtwatch.sql.passwords).
  *
  * One line per account that may use the endpoint (the analysts, SQL Lab's service account):
  * USER:ITERATIONS:SALT:HASH, PBKDF2-HMAC-SHA256, salt and hash in base64. The file is read
