@@ -14,9 +14,10 @@ import os
 import secrets
 import socket
 import subprocess
-import time
 from dataclasses import dataclass
 from pathlib import Path
+
+from courtwatch.processes import wait_for_port
 
 SUFFIX = "dc=courts,dc=example"
 MODULES = "/usr/lib/ldap"
@@ -76,14 +77,7 @@ def start(root: Path, people: list[dict]) -> Directory:
     url = f"ldap://127.0.0.1:{port}"
     process = subprocess.Popen(["/usr/sbin/slapd", "-d", "0", "-f", str(root / "slapd.conf"), "-h", f"{url}/"],
                                stdout=subprocess.DEVNULL, stderr=open(root / "slapd.log", "w"))
-    deadline = time.time() + 30
-    while time.time() < deadline:
-        with socket.socket() as s:
-            if s.connect_ex(("127.0.0.1", port)) == 0:
-                break
-        if process.poll() is not None:
-            raise RuntimeError(f"slapd stopped: {(root / 'slapd.log').read_text()[-2000:]}")
-        time.sleep(0.2)
+    wait_for_port("127.0.0.1", port, 30, process, root / "slapd.log")
     d = Directory(url, process, admin_dn, admin_password)
     entries = [f"dn: {SUFFIX}\nobjectClass: dcObject\nobjectClass: organization\ndc: courts\no: courts",
                f"dn: {d.people_dn}\nobjectClass: organizationalUnit\nou: people",
