@@ -18,7 +18,7 @@ $(UV):
 	$(PYTHON) -m venv $(BOOT)
 	$(BOOT)/bin/pip install --quiet --disable-pip-version-check uv==0.13.8
 
-$(VENV)/.installed: requirements/main.lock pyproject.toml | $(UV)
+$(VENV)/.installed: requirements/main.lock pyproject.toml | $(UV) directory
 	$(UV) venv --quiet --allow-existing --python $(PYTHON) $(VENV)
 	$(UV) pip sync --quiet --python $(PY) requirements/main.lock
 	$(UV) pip install --quiet --python $(PY) --no-deps -e .
@@ -42,7 +42,7 @@ browser:
 	  (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends chromium chromium-driver fonts-wqy-zenhei >/dev/null)
 
 # OpenLDAP from Debian: the server (slapd) the directory option's tests start, its
-# client tools, and the headers Superset's LDAP client (python-ldap) is built against.
+# client tools, and the headers Superset's and Airflow's LDAP client (python-ldap) is built against.
 directory:
 	@command -v slapd >/dev/null && command -v ldapadd >/dev/null && test -f /usr/include/ldap.h -a -f /usr/include/sasl/sasl.h || \
 	  (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends slapd ldap-utils libldap2-dev libsasl2-dev >/dev/null)

@@ -133,3 +133,15 @@ def write_sql_passwords(profile: Profile) -> Path:
     os.chmod(path, 0o600)
     return path
 
+
+def directory_environment(profile: Profile) -> dict[str, str]:
+    """The directory's sign-in settings as Superset's and Airflow's web configs read them
+    (dashboards/superset_config.py, courtwatch/airflow_webserver_config.py); empty without one."""
+    d = profile.directory
+    if d is None:
+        return {}
+    return {"COURTWATCH_LDAP_URL": d.url, "COURTWATCH_LDAP_PEOPLE_DN": d.people_dn,
+            "COURTWATCH_LDAP_GROUPS_DN": d.groups_dn, "COURTWATCH_LDAP_ADMINS_GROUP": d.admins_group,
+            "COURTWATCH_LDAP_OPERATORS_GROUP": d.operators_group,
+            **({"COURTWATCH_LDAP_BIND_DN": d.bind_dn,
+                "COURTWATCH_LDAP_BIND_PASSWORD": profile.secret(d.bind_password_var)} if d.bind_dn else {})}

@@ -2,7 +2,8 @@
 DAG files stay thin and the same DAGs run locally or against a cluster.
 
 - `airflow_environment`: the environment `courtwatch airflow ...` runs Airflow
-  in (home, DAG folder, metadata database, the Spark connection, bind address).
+  in (home, DAG folder, metadata database, the Spark connection, bind address,
+  sign-in: generated operator passwords, or the directory).
 - `spark_submit_args`: the SparkSubmitOperator arguments for one
   `courtwatch step ...`, submitted to the profile's Spark master.
 - `task_failed`: the failure callback.
@@ -17,12 +18,14 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 from courtwatch import ROOT
+from courtwatch.accounts import directory_environment
 from courtwatch.settings import Profile, load_profile
 from courtwatch.spark_session import session_conf
 
 log = logging.getLogger("courtwatch")
 
 SPARK_CONN_ID = "courtwatch_spark"
+FAB_AUTH_MANAGER = "airflow.providers.fab.auth_manager.fab_auth_manager.FabAuthManager"
 ENTRY_POINT = Path(__file__).resolve().parent / "spark_app.py"
 
 
@@ -66,6 +69,13 @@ def airflow_environment(profile: Profile) -> dict[str, str]:
         "GX_ANALYTICS_ENABLED": "false",
         "NO_PROXY": "*",
     }
+    if profile.directory is not None:
+        # people sign in to the UI and API from the directory (FAB's LDAP), not with operator
+        # passwords; `airflow standalone` would force the simple manager back, so a directory
+        # runs Airflow's components one by one (README "The directory")
+        env.update({"AIRFLOW__CORE__AUTH_MANAGER": FAB_AUTH_MANAGER,
+                    "AIRFLOW__FAB__CONFIG_FILE": str(Path(__file__).resolve().parent / "airflow_webserver_config.py"),
+                    **directory_environment(profile)})
     for var, secret in (("AIRFLOW__API_AUTH__JWT_SECRET", "AIRFLOW_JWT_SECRET"),
                         ("AIRFLOW__API__SECRET_KEY", "AIRFLOW_SECRET_KEY")):
         try:

@@ -102,7 +102,7 @@ class SqlSettings(_Section):
 
 
 class DirectorySettings(_Section):
-    """An LDAP directory (court IT's) people sign in from: Superset and the SQL endpoint.
+    """An LDAP directory (court IT's) people sign in from: Superset, the SQL endpoint, Airflow's UI.
 
     People are entries uid=USER under people_dn; analysts (the only ones the SQL endpoint
     lets in, SQL Lab's service account among them) under analysts_dn; a person's roles are
@@ -113,7 +113,8 @@ class DirectorySettings(_Section):
     people_dn: str  # e.g. ou=people,dc=court,dc=example
     analysts_dn: str  # e.g. ou=analysts,ou=people,dc=court,dc=example
     groups_dn: str  # e.g. ou=groups,dc=court,dc=example
-    admins_group: str = "courtwatch_admins"  # its members are Superset's Admin
+    admins_group: str = "courtwatch_admins"  # its members are Superset's and Airflow's Admin
+    operators_group: str = "courtwatch_operators"  # its members run the pipeline in Airflow (role Op)
     bind_dn: str | None = None  # who searches the directory for Superset (anonymous when unset)
     bind_password_var: str = "COURTWATCH_LDAP_BIND_PASSWORD"
 

@@ -48,20 +48,9 @@ def environment(profile: Profile) -> dict[str, str]:
             "FLASK_APP": "superset",
             "SUPERSET_SECRET_KEY": profile.secret("SUPERSET_SECRET_KEY"),
             "COURTWATCH_TLS": "1" if profile.superset.tls else "0",
-            **directory_environment(profile),
+            **accounts.directory_environment(profile),
             "PATH": f"{SUPERSET_VENV / 'bin'}{os.pathsep}{os.environ.get('PATH', '')}",
             "SCARF_ANALYTICS": "false", "NO_PROXY": "*"}
-
-
-def directory_environment(profile: Profile) -> dict[str, str]:
-    """Superset's LDAP sign-in (dashboards/superset_config.py), when the profile names a directory."""
-    d = profile.directory
-    if d is None:
-        return {}
-    return {"COURTWATCH_LDAP_URL": d.url, "COURTWATCH_LDAP_PEOPLE_DN": d.people_dn,
-            "COURTWATCH_LDAP_GROUPS_DN": d.groups_dn, "COURTWATCH_LDAP_ADMINS_GROUP": d.admins_group,
-            **({"COURTWATCH_LDAP_BIND_DN": d.bind_dn,
-                "COURTWATCH_LDAP_BIND_PASSWORD": profile.secret(d.bind_password_var)} if d.bind_dn else {})}
 
 
 def _superset(profile: Profile, *args: str) -> None:
