@@ -9,9 +9,9 @@ PY := $(VENV)/bin/python
 export UV_CACHE_DIR ?= $(HOME)/.cache/uv
 export GX_ANALYTICS_ENABLED := false
 
-.PHONY: setup venv superset-venv browser directory sql-endpoint-jar secrets jars demo generate run up down airflow sql-server superset cluster cluster-down test test-fast lock clean
+.PHONY: setup venv superset-venv browser directory sql-endpoint-jar sql-endpoint-account secrets jars demo generate run up down airflow sql-server superset cluster cluster-down test test-fast lock clean
 
-setup: venv superset-venv browser directory secrets jars sql-endpoint-jar
+setup: venv superset-venv browser directory secrets jars sql-endpoint-jar sql-endpoint-account
 
 # uv installs from the committed lock in seconds; it is itself pinned.
 $(UV):
@@ -59,15 +59,25 @@ jars: .cache/ivy/.fetched
 	spark_session(load_profile('test'), 'courtwatch-setup').stop()"
 	touch $@
 
-# The SQL endpoint's own classes (courtwatch/java/): its sign-in without a directory (the
-# Thrift Server's CUSTOM authentication) and its read-only rule, compiled against the
-# Spark jars of this environment.
+# The SQL endpoint's own classes (courtwatch/java/): its process (SqlEndpoint), its sign-in
+# without a directory (the Thrift Server's CUSTOM authentication) and its read-only rule,
+# compiled against the Spark and Delta jars of this environment.
 SQL_ENDPOINT_JAR := .cache/sql-endpoint/courtwatch-sql-endpoint.jar
 sql-endpoint-jar: $(SQL_ENDPOINT_JAR)
-$(SQL_ENDPOINT_JAR): $(wildcard courtwatch/java/*.java) | $(VENV)/.installed
+$(SQL_ENDPOINT_JAR): $(wildcard courtwatch/java/*.java) | $(VENV)/.installed .cache/ivy/.fetched
 	rm -rf .cache/sql-endpoint/classes && mkdir -p .cache/sql-endpoint/classes
-	javac -nowarn -d .cache/sql-endpoint/classes -cp "$$($(PY) -c 'import pyspark, os; print(os.path.dirname(pyspark.__file__))')/jars/*" $^
+	javac -nowarn -d .cache/sql-endpoint/classes -cp "$$($(PY) -c 'import pyspark, os; print(os.path.dirname(pyspark.__file__))')/jars/*:.cache/ivy/jars/*" $^
 	jar cf $@ -C .cache/sql-endpoint/classes .
+
+# The SQL endpoint's unprivileged account (sql.service_account), which root's `courtwatch
+# sql-server` becomes after granting it read on silver and gold (POSIX ACLs: Debian's acl).
+# Not root: nothing to do, the endpoint runs as whoever starts it.
+SQL_ACCOUNT ?= courtwatch-sql
+sql-endpoint-account:
+	@if [ "$$(id -u)" = 0 ]; then \
+	  command -v setfacl >/dev/null || (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends acl >/dev/null); \
+	  id -u $(SQL_ACCOUNT) >/dev/null 2>&1 || useradd --system --no-create-home --home-dir /nonexistent --shell /usr/sbin/nologin $(SQL_ACCOUNT); \
+	fi
 
 # The demo: a fresh landing zone of the small profile (and a fresh warehouse),
 # then the whole pipeline on it.

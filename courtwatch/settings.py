@@ -95,10 +95,21 @@ class MaintenanceSettings(_Section):
 class SqlSettings(_Section):
     host: str = "127.0.0.1"
     port: Port = 10001
+    # the SQL endpoint's own directory (its service account's): the catalog, scratch space, ...
     metastore: Location = "data/metastore"
-    # without a directory: the salted hashes of the accounts the endpoint lets in (courtwatch/accounts.py)
-    passwords_file: Location = ".secrets/sql-passwords"
+    # ... and, without a directory, the salted hashes of the accounts it lets in (courtwatch/accounts.py);
+    # default: sql-passwords in the metastore directory
+    passwords_file: Location | None = None
     sql_lab_user: str = "sqllab"  # SQL Lab's service account (its password: COURTWATCH_SQL_LAB_PASSWORD)
+    # the unprivileged OS account the endpoint runs as when root starts it (courtwatch/service_account.py);
+    # null: as whoever starts it
+    service_account: str | None = "courtwatch-sql"
+
+    @model_validator(mode="after")
+    def _passwords_beside_the_catalog(self) -> "SqlSettings":
+        if self.passwords_file is None:
+            object.__setattr__(self, "passwords_file", str(Path(self.metastore) / "sql-passwords"))
+        return self
 
 
 class DirectorySettings(_Section):

@@ -10,11 +10,13 @@ BI tools and Superset).
 from __future__ import annotations
 
 import logging
-import time
+import os
+from pathlib import Path
 
+import pyspark
 from pyspark.sql import DataFrame, SparkSession
 
-from courtwatch import ROOT, accounts
+from courtwatch import ROOT, accounts, service_account
 from courtwatch.settings import Profile
 from schemas.warehouse import delta_tables
 
@@ -27,18 +29,26 @@ log = logging.getLogger("courtwatch")
 ANALYST_LAYERS = ("silver", "gold")
 
 
+def _statements(warehouse: str, layers: tuple[str, ...] | None) -> list[tuple[str, list[str]]]:
+    """Per declared table of `layers` (default all): its location and the statements that register it."""
+    return [(d.location(warehouse), [
+        f"CREATE DATABASE IF NOT EXISTS {d.layer}",
+        f"CREATE TABLE IF NOT EXISTS {d.name} USING DELTA LOCATION '{d.location(warehouse)}' "
+        f"COMMENT '{d.description.replace(chr(39), '')}'"])
+        for d in delta_tables() if layers is None or d.layer in layers]
+
+
 def register(spark: SparkSession, warehouse: str, layers: tuple[str, ...] | None = None) -> list[str]:
     """Create the layer databases and a table for each declared table that exists (of `layers`, default
     all). Returns the names."""
+    from delta.tables import DeltaTable
+
     names = []
-    for declared in delta_tables():
-        name = declared.name
-        if layers is not None and declared.layer not in layers or not declared.exists(spark, warehouse):
-            continue
-        spark.sql(f"CREATE DATABASE IF NOT EXISTS {declared.layer}")
-        spark.sql(f"CREATE TABLE IF NOT EXISTS {name} USING DELTA LOCATION '{declared.location(warehouse)}' "
-                  f"COMMENT '{declared.description.replace(chr(39), '')}'")
-        names.append(name)
+    for location, statements in _statements(warehouse, layers):
+        if DeltaTable.isDeltaTable(spark, location):
+            for statement in statements:
+                spark.sql(statement)
+            names.append(statements[-1].split()[5])
     return names
 
 
@@ -72,22 +82,44 @@ def _authentication(profile: Profile, extra: dict[str, str]) -> dict[str, str]:
             "spark.hadoop.hive.server2.authentication": props["hive.server2.authentication"]}
 
 
+def _hand_over(profile: Profile, account: service_account.ServiceAccount) -> None:
+    """Give the service account its own directory and read on the layers it serves, then become it."""
+    account.own(Path(profile.sql.metastore))
+    if not Path(profile.sql.passwords_file).is_relative_to(profile.sql.metastore):
+        account.own(Path(profile.sql.passwords_file))
+    if "://" not in profile.warehouse:  # on object storage, the store's credentials decide instead
+        for layer in ANALYST_LAYERS:
+            if (Path(profile.warehouse) / layer).is_dir():
+                account.grant_read(Path(profile.warehouse) / layer)
+    account.become()
+    log.info("the SQL endpoint runs as %s (uid %d)", account.name, account.uid)
+
+
 def serve(profile: Profile, host: str, port: int) -> None:
-    """Run the Spark Thrift Server over the warehouse until stopped.
+    """Become the Spark Thrift Server over the warehouse's silver and gold, until stopped.
 
-    The embedded Derby metastore (data/metastore) admits one process: the
-    server owns it; batch jobs keep using paths and never touch it.
+    This process prepares (settings, sign-in, the service account's access), then is
+    replaced by spark-submit running courtwatch/java/SqlEndpoint.java, as the service
+    account when root started it. The embedded Derby metastore (sql.metastore) admits one
+    process: the server owns it; batch jobs keep using paths and never touch it.
     """
-    from courtwatch.spark_session import IVY_CACHE, spark_session
+    from courtwatch.spark_session import IVY_CACHE, session_conf
 
+    account = service_account.for_sql_endpoint(profile.sql.service_account)
     metastore = profile.sql.metastore
-    extra = {
+    Path(metastore).mkdir(mode=0o700, parents=True, exist_ok=True)
+    conf = {
+        **session_conf(profile),
         "spark.sql.catalogImplementation": "hive",
         "spark.sql.warehouse.dir": f"{metastore}/spark-warehouse",
         # on top of the profile's own JVM options, not instead of them
         "spark.driver.extraJavaOptions": " ".join(filter(None, (
             profile.spark_conf.get("spark.driver.extraJavaOptions"), f"-Dderby.system.home={metastore}"))),
         "spark.hadoop.javax.jdo.option.ConnectionURL": f"jdbc:derby:;databaseName={metastore}/metastore_db;create=true",
+        # Hive's scratch space in the endpoint's own directory, not a /tmp/hive shared with every account
+        "spark.hadoop.hive.exec.scratchdir": f"{metastore}/scratch",
+        "spark.hadoop.hive.exec.local.scratchdir": f"{metastore}/scratch-local",
+        "spark.hadoop.hive.downloaded.resources.dir": f"{metastore}/resources",
         "spark.hadoop.hive.server2.thrift.port": str(port),
         "spark.hadoop.hive.server2.thrift.bind.host": host,
         # no `SELECT * FROM parquet.`/any/path``: a user reads the tables registered here, not files
@@ -97,19 +129,25 @@ def serve(profile: Profile, host: str, port: int) -> None:
         # read-only: no command but SHOW, DESCRIBE, USE; no reflect (courtwatch/java/ReadOnlySql.java)
         "spark.sql.extensions": f"{profile.spark_conf['spark.sql.extensions']},courtwatch.ReadOnlySql",
     }
-    # Each JDBC session loads the Delta catalog through the system class loader,
-    # which does not see jars added by spark.jars.packages: put them on the
-    # driver's class path too (make setup fetched them into the Ivy cache).
+    # Each JDBC session loads the Delta catalog through the system class loader, which
+    # does not see jars added by spark.jars.packages: they go on the driver's class path
+    # (make setup fetched them into the Ivy cache), and to executors as files, not as
+    # packages (resolving packages writes to the Ivy cache, which the service account may not).
     jars = sorted(str(p) for p in (IVY_CACHE / "jars").glob("io.delta_*.jar"))
-    if jars:
-        extra["spark.driver.extraClassPath"] = ":".join(jars)
-    extra.update(_authentication(profile, extra))
-    spark = spark_session(profile, "courtwatch-sql-server", extra)
-    names = register(spark, profile.warehouse, ANALYST_LAYERS)
-    jvm = spark.sparkContext._jvm
-    jvm.courtwatch.ReadOnlySql.seal()  # the tables are in: from now on, questions only
-    jvm.org.apache.spark.sql.hive.thriftserver.HiveThriftServer2.startWithContext(spark._jsparkSession.sqlContext())
-    log.info("Spark Thrift Server on %s:%d with %d tables: %s", host, port, len(names), ", ".join(names))
-    print(f"courtwatch SQL endpoint: jdbc:hive2://{host}:{port}/default ({len(names)} tables)", flush=True)
-    while True:
-        time.sleep(3600)
+    if not jars:
+        raise RuntimeError(f"no Delta jars in {IVY_CACHE}/jars: run `make setup`")
+    conf.pop("spark.jars.packages", None), conf.pop("spark.jars.repositories", None)
+    conf.update({"spark.driver.extraClassPath": ":".join(jars), "spark.jars": ",".join(jars)})
+    conf.update(_authentication(profile, conf))
+    registrations = Path(metastore) / "tables.tsv"
+    registrations.write_text("".join(f"{location}\t{statement}\n" for location, statements
+                                     in _statements(profile.warehouse, ANALYST_LAYERS) for statement in statements))
+    env = {**os.environ, "SPARK_LOCAL_IP": "127.0.0.1", "HOME": metastore}
+    if account is not None:
+        _hand_over(profile, account)
+    submit = str(Path(pyspark.__file__).parent / "bin" / "spark-submit")
+    log.info("SQL endpoint on %s:%d, serving %s", host, port, ", ".join(ANALYST_LAYERS))
+    os.execve(submit, [submit, "--master", profile.spark_master, "--name", "courtwatch-sql-server",
+                       "--class", "courtwatch.SqlEndpoint",
+                       *(arg for key, value in conf.items() for arg in ("--conf", f"{key}={value}")),
+                       str(SQL_ENDPOINT_JAR), str(registrations), f"jdbc:hive2://{host}:{port}/default"], env)

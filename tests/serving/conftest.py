@@ -27,8 +27,7 @@ def stack(tmp_path_factory, generated):
     conf = yaml.safe_load(Path("conf/test.yaml").read_text())
     conf.update(warehouse=ctx.warehouse, landing=ctx.landing,
                 secrets_file=str(Path(".secrets/courtwatch.env").resolve()),
-                sql={"port": free_port(), "metastore": str(root / "metastore"),
-                     "passwords_file": str(root / "sql-passwords")},
+                sql={"port": free_port(), "metastore": str(root / "metastore")},
                 superset={"home": str(root / "superset"), "port": free_port(), "workers": 1,
                           "accounts_file": str(root / "accounts.env")})
     (root / "profile.yaml").write_text(yaml.safe_dump(conf))

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import os
+import pwd
 import subprocess
 import sys
 import time
@@ -12,6 +13,7 @@ import pyspark
 import pytest
 import yaml
 
+from courtwatch.settings import load_profile
 from testbed.generate.landing_zone import generate
 from tests.conftest import free_port
 
@@ -32,8 +34,7 @@ def built(tmp_path_factory, spark):
     port = free_port()
     profile = root / "profile.yaml"
     profile.write_text(yaml.safe_dump({**test_conf, "warehouse": str(root / "warehouse"),
-                                       "sql": {"port": port, "metastore": str(root / "metastore"),
-                                               "passwords_file": str(root / "sql-passwords")},
+                                       "sql": {"port": port, "metastore": str(root / "metastore")},
                                        "superset": {"accounts_file": str(root / "accounts.env")}}))
     return {"warehouse": str(root / "warehouse"), "profile": profile, "port": port, "root": root}
 
@@ -78,6 +79,17 @@ def test_thrift_server_answers_jdbc(built):
             line = server.stdout.readline()
             assert line or server.poll() is None, "the SQL server stopped"
         assert "SQL endpoint" in line
+        if os.geteuid() == 0:  # started by root, it runs as its service account, which reads what it serves
+            account = pwd.getpwnam(load_profile(str(built["profile"])).sql.service_account)
+            assert os.stat(f"/proc/{server.pid}").st_uid == account.pw_uid
+
+            def readable(path):
+                return subprocess.run(["runuser", "-u", account.pw_name, "--", "test", "-r", str(path)]).returncode == 0
+            gold = next(Path(built["warehouse"], "gold", "alerts").rglob("*.parquet"))
+            assert readable(gold)
+            assert not any(readable(p) for p in (next(Path(built["warehouse"], "bronze", "cases").rglob("*.parquet")),
+                                                 built["root"] / "landing", built["root"] / "accounts.env",
+                                                 Path(".secrets/courtwatch.env").resolve()))
         url = f"jdbc:hive2://127.0.0.1:{built['port']}/default"
         from courtwatch.accounts import PasswordFile
 
