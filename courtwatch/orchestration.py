@@ -20,7 +20,7 @@ from pathlib import Path
 from courtwatch import ROOT
 from courtwatch.accounts import directory_environment
 from courtwatch.settings import Profile, load_profile
-from courtwatch.spark_session import session_conf
+from courtwatch.spark_session import cluster_auth_file, session_conf
 
 log = logging.getLogger("courtwatch")
 
@@ -88,7 +88,9 @@ def airflow_environment(profile: Profile) -> dict[str, str]:
 def spark_submit_args(profile: Profile, step: str, *args: str) -> dict:
     """SparkSubmitOperator arguments for `courtwatch step STEP ARGS...`."""
     conf = session_conf(profile)
+    auth = cluster_auth_file(profile)
     return {
+        **({"properties_file": str(auth)} if auth else {}),
         "conn_id": SPARK_CONN_ID,
         "application": str(ENTRY_POINT),
         "application_args": ["step", step, *args],

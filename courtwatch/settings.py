@@ -315,8 +315,9 @@ def load_profile(name: str | None = None) -> Profile:
     return profile
 
 
-GENERATED_SECRETS = (HASH_KEY_VAR, "AIRFLOW_JWT_SECRET", "AIRFLOW_SECRET_KEY",
-                     "SUPERSET_SECRET_KEY", "SUPERSET_ADMIN_PASSWORD", "COURTWATCH_SQL_LAB_PASSWORD")
+SPARK_AUTH_SECRET_VAR = "COURTWATCH_SPARK_AUTH_SECRET"  # a standalone cluster's shared secret (spark.authenticate)
+GENERATED_SECRETS = (HASH_KEY_VAR, "AIRFLOW_JWT_SECRET", "AIRFLOW_SECRET_KEY", "SUPERSET_SECRET_KEY",
+                     "SUPERSET_ADMIN_PASSWORD", "COURTWATCH_SQL_LAB_PASSWORD", SPARK_AUTH_SECRET_VAR)
 
 
 def ensure_secrets(path: str = ".secrets/courtwatch.env", names=GENERATED_SECRETS) -> None:

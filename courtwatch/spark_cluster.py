@@ -16,6 +16,7 @@ import pyspark
 
 from courtwatch.processes import spawn, stop, wait_for_port
 from courtwatch.settings import Profile
+from courtwatch.spark_session import write_cluster_auth
 
 SPARK_CLASS = str(Path(pyspark.__file__).parent / "bin" / "spark-class")
 
@@ -36,11 +37,13 @@ def up(profile: Profile) -> str:
     s = profile.cluster
     home = Path(s.home)
     (home / "logs").mkdir(parents=True, exist_ok=True)
+    # the daemons take the drivers' shared secret (spark.authenticate) from the same owner-only file
+    auth = ["--properties-file", str(write_cluster_auth(profile))]
     procs = [("master", [SPARK_CLASS, "org.apache.spark.deploy.master.Master", "--host", s.host,
-                         "--port", str(s.port), "--webui-port", str(s.webui_port)])]
+                         "--port", str(s.port), "--webui-port", str(s.webui_port), *auth])]
     procs += [(f"worker-{i}", [SPARK_CLASS, "org.apache.spark.deploy.worker.Worker", "--host", s.host,
                                "--cores", str(s.worker_cores), "--memory", str(s.worker_memory),
-                               "--webui-port", "0", "--work-dir", str(home / "work"), master_url(profile)])
+                               "--webui-port", "0", "--work-dir", str(home / "work"), *auth, master_url(profile)])
               for i in range(int(s.workers))]
     for name, cmd in procs:
         log = home / "logs" / f"{name}.log"

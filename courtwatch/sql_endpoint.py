@@ -103,7 +103,7 @@ def serve(profile: Profile, host: str, port: int) -> None:
     account when root started it. The embedded Derby metastore (sql.metastore) admits one
     process: the server owns it; batch jobs keep using paths and never touch it.
     """
-    from courtwatch.spark_session import IVY_CACHE, session_conf
+    from courtwatch.spark_session import IVY_CACHE, session_conf, write_cluster_auth
 
     account = service_account.for_sql_endpoint(profile.sql.service_account)
     metastore = profile.sql.metastore
@@ -142,12 +142,15 @@ def serve(profile: Profile, host: str, port: int) -> None:
     registrations = Path(metastore) / "tables.tsv"
     registrations.write_text("".join(f"{location}\t{statement}\n" for location, statements
                                      in _statements(profile.warehouse, ANALYST_LAYERS) for statement in statements))
+    # on a standalone cluster, its shared secret, from a copy the service account may read
+    auth = (["--properties-file", str(write_cluster_auth(profile, Path(metastore)))]
+            if profile.spark_master.startswith("spark://") else [])
     env = {**os.environ, "SPARK_LOCAL_IP": "127.0.0.1", "HOME": metastore}
     if account is not None:
         _hand_over(profile, account)
     submit = str(Path(pyspark.__file__).parent / "bin" / "spark-submit")
     log.info("SQL endpoint on %s:%d, serving %s", host, port, ", ".join(ANALYST_LAYERS))
     os.execve(submit, [submit, "--master", profile.spark_master, "--name", "courtwatch-sql-server",
-                       "--class", "courtwatch.SqlEndpoint",
+                       "--class", "courtwatch.SqlEndpoint", *auth,
                        *(arg for key, value in conf.items() for arg in ("--conf", f"{key}={value}")),
                        str(SQL_ENDPOINT_JAR), str(registrations), f"jdbc:hive2://{host}:{port}/default"], env)

@@ -78,8 +78,38 @@ def standalone(tmp_path_factory):
         cluster.down(profile)
 
 
+# a driver that does not know the cluster's secret (spark.authenticate): the master refuses it
+STRANGER = """
+import sys
+from pyspark.sql import SparkSession
+spark = (SparkSession.builder.master(sys.argv[1]).config("spark.driver.host", "127.0.0.1")
+         .config("spark.driver.bindAddress", "127.0.0.1").config("spark.executor.memory", "512m").getOrCreate())
+print("ROWS", spark.range(10).count())
+"""
+
+
+def _command_lines() -> list[str]:
+    lines = []
+    for p in Path("/proc").glob("[0-9]*/cmdline"):
+        try:
+            lines.append(p.read_bytes().replace(b"\0", b" ").decode(errors="replace"))
+        except OSError:
+            pass  # the process ended meanwhile
+    return lines
+
+
 def test_tables_on_the_cluster_equal_the_local_ones(reference, standalone, spark):
+    profile = load_profile(str(standalone["profile"]))
+    # the shared secret is in no process's command line (every local account can read those)
+    secret = profile.secret("COURTWATCH_SPARK_AUTH_SECRET")
+    assert not any(secret in line for line in _command_lines())
+    # the stranger knocks while the real run goes on (the master takes ~60 s to give up on it)
+    env = {k: v for k, v in os.environ.items() if k != "PYSPARK_SUBMIT_ARGS"}
+    stranger = subprocess.Popen([sys.executable, "-c", STRANGER, profile.spark_master], env=env,
+                                stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
     _courtwatch(standalone["profile"], str(reference / "landing"), str(reference / "on-cluster"))
+    out, _ = stranger.communicate(timeout=300)
+    assert stranger.returncode != 0 and "ROWS" not in out
     # the executors ran on the workers: each worker has an application directory
     assert len(list((standalone["home"] / "work").glob("app-*/*"))) >= 2
     for table in COMPARED:
