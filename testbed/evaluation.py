@@ -56,7 +56,7 @@ def score(episodes: list[alerts.Episode], incidents: list[dict]) -> dict:
 
 def _episodes(spark, warehouse: str, as_of: date, cfg: AlertRules, method: str) -> list[alerts.Episode]:
     cfg = cfg.model_copy(update={"anomaly": cfg.anomaly.model_copy(update={"method": method})})
-    return alerts.episodes(alerts.conditions(spark, warehouse, as_of, cfg))
+    return alerts.episodes(alerts.conditions(spark, warehouse, as_of, cfg), cfg.quiet_period_days)
 
 
 def evaluate(spark, settings: Profile, profile: str, start: date, days: int, incidents: int, seeds: list[int],

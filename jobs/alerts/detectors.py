@@ -13,7 +13,7 @@ from pyspark.sql import functions as F
 from pyspark.sql import types as T
 from pyspark.sql.window import Window
 
-from jobs.alerts import rules
+from jobs.alerts import cusum, rules
 from schemas.metric_catalog import catalog
 from schemas.workdays import day_frame
 
@@ -130,6 +130,8 @@ def anomaly(spark: SparkSession, day_rows: DataFrame, start: date, as_of: date, 
     (working day or not, from China's holiday calendar) for counts.
     """
     method = cfg.method
+    if method == "nb_cusum":
+        return nb_cusum(spark, day_rows, start, as_of, cfg)
     if method == "robust_z":
         return robust_z(spark, day_rows, start, as_of, cfg)
     if method != "pooled_gtest":
@@ -197,6 +199,21 @@ def _anomaly_conditions(fired: DataFrame) -> DataFrame:
         F.lit("anomaly").alias("kind"), F.concat(F.lit("anomaly:"), F.col("direction")).alias("rule_id"),
         "court_id", "metric_id", F.lit(None).alias("source"), F.col("period_start").alias("date"),
         "severity", "observed", "expected"))
+
+
+def nb_cusum(spark: SparkSession, day_rows: DataFrame, start: date, as_of: date, cfg: rules.Anomaly) -> DataFrame:
+    """Accumulated evidence against each court's own baseline (jobs/alerts/cusum.py), on the driver:
+    the day rows of the judged metrics are a few columns per court-day (~4M rows nationally)."""
+    cat = catalog()
+    rows = (day_rows.where(F.col("metric_id").isin(cfg.metrics) & F.col("period_start").between(start, as_of))
+            .select("court_id", "metric_id", "period_start", "numerator", "denominator").toPandas())
+    cal = day_frame(start, as_of)
+    worse = {m: (cat.metric(m).direction in ("higher", "neutral"), cat.metric(m).direction in ("lower", "neutral"))
+             for m in cfg.metrics}
+    held = cusum.conditions(rows, cal, cfg, {m: cat.metric(m).is_ratio for m in cfg.metrics}, worse)
+    schema = "court_id string, metric_id string, period_start date, severity string, observed double, " \
+             "expected double, direction string"
+    return _anomaly_conditions(spark.createDataFrame(held if len(held) else [], schema))
 
 
 def robust_z(spark: SparkSession, day_rows: DataFrame, start: date, as_of: date, cfg: rules.Anomaly) -> DataFrame:

@@ -1,7 +1,8 @@
 """Early warning: conditions -> episodes -> gold/alerts, routed to high courts.
 
 One alert is one episode of (kind, rule, court, metric or source) while its
-condition holds; a gap of one day does not end it, two do. `alert_id` is the
+condition holds; it is resolved once the condition has not held for two days,
+and a breach within the rules' quiet period after that reopens it. `alert_id` is the
 fingerprint of the episode's key and first day, so reruns find the same
 alerts, and an episode that grows keeps its id.
 """
@@ -63,14 +64,16 @@ class Episode:
         return (self.kind, self.rule_id, self.court_id, self.metric_id, self.source)
 
 
-def episodes(conds: DataFrame) -> list[Episode]:
-    """Group each key's days into episodes; small enough to finish on the driver."""
+def episodes(conds: DataFrame, reopen_within_days: int = GAP_ENDS_EPISODE) -> list[Episode]:
+    """Group each key's days into episodes; small enough to finish on the driver. A day this close
+    after the last one continues its episode (the rules' quiet period: a breach soon after one
+    resolved is the same incident, not a new one)."""
     rows = conds.orderBy(*KEY, "date").collect()
     out: list[Episode] = []
     for r in rows:
         key = tuple(r[k] for k in KEY)
         last = out[-1] if out else None
-        if last and last.key == key and (r["date"] - last.window_end).days <= GAP_ENDS_EPISODE:
+        if last and last.key == key and (r["date"] - last.window_end).days <= reopen_within_days:
             last.window_end = r["date"]
             last.observed, last.expected = r["observed"], r["expected"]
             if r["severity"] == "critical":
@@ -101,7 +104,7 @@ def message(e: Episode, court_name: str) -> str:
 
 
 def reconcile(existing: list[dict], found: list[Episode], as_of: date, lookback_start: date,
-              courts: dict[str, dict], now: datetime) -> list[dict]:
+              courts: dict[str, dict], now: datetime, reopen_within_days: int = GAP_ENDS_EPISODE) -> list[dict]:
     """The alerts table rows after this evaluation: found episodes take over the
     id of an existing alert they continue; existing firing alerts no longer
     found are resolved."""
@@ -112,7 +115,7 @@ def reconcile(existing: list[dict], found: list[Episode], as_of: date, lookback_
     for e in found:
         prior = next((a for a in by_key.get(e.key, []) if a["alert_id"] not in matched
                       and a["window_start"] <= e.window_end
-                      and (e.window_start - a["window_end"]).days <= GAP_ENDS_EPISODE), None)
+                      and (e.window_start - a["window_end"]).days <= reopen_within_days), None)
         start = min(e.window_start, prior["window_start"]) if prior else e.window_start
         status = "firing" if (as_of - e.window_end).days < GAP_ENDS_EPISODE else "resolved"
         court = courts.get(e.court_id, {})
@@ -146,9 +149,10 @@ def evaluate(spark: SparkSession, warehouse: str, as_of: date, cfg: AlertRules) 
     ALERTS.create_if_missing(spark, warehouse)
     courts = {r["court_id"]: r.asDict() for r in COURTS.read(spark, warehouse).collect()}
     existing = [r.asDict() for r in ALERTS.read(spark, warehouse).collect()]
-    found = episodes(conditions(spark, warehouse, as_of, cfg))
+    found = episodes(conditions(spark, warehouse, as_of, cfg), cfg.quiet_period_days)
     now = datetime.now(timezone.utc)
-    rows = reconcile(existing, found, as_of, detectors.lookback_start(as_of, cfg.lookback_days), courts, now)
+    rows = reconcile(existing, found, as_of, detectors.lookback_start(as_of, cfg.lookback_days), courts, now,
+                     cfg.quiet_period_days)
     changed = [r for r in rows if r["updated_at"] == now]
     if changed:
         (ALERTS.delta_table(spark, warehouse).alias("t")

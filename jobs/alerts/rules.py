@@ -54,7 +54,7 @@ class Threshold(_Rules):
 
 
 class Anomaly(_Rules):
-    method: Literal["pooled_gtest", "robust_z"] = "pooled_gtest"
+    method: Literal["pooled_gtest", "nb_cusum", "robust_z"] = "pooled_gtest"
     metrics: list[str]
     baseline_days: PositiveInt = 56
     min_baseline_days: PositiveInt = 14
@@ -68,6 +68,11 @@ class Anomaly(_Rules):
     critical_count_ratio: float = Field(0.25, gt=0, lt=1)
     critical_rate_change: float = Share
     z_threshold: float = Field(5, gt=0)
+    # nb_cusum (jobs/alerts/cusum.py)
+    cusum_threshold: float = Field(8, gt=0)  # evidence (log-likelihood ratio) that opens an episode
+    guard_days: int = Field(7, ge=0)  # the baseline ends this many days before the day judged
+    weekday_prior_days: float = Field(4, ge=0)  # a court's weekday profile is shrunk to flat by this
+    normal_days_to_resolve: PositiveInt = 2  # days back in the normal range that end an episode
     skip_counts_in_festivals: bool = True
 
     @field_validator("metrics")
@@ -107,6 +112,9 @@ class Notify(_Rules):
 
 class AlertRules(_Rules):
     lookback_days: PositiveInt = 120  # episodes are re-derived over this many days each run
+    # a breach this soon after an episode's last day continues it (Alertmanager's keep_firing_for);
+    # 2 is alerts.md's lifecycle (two quiet days end an episode, a breach after that opens a new one)
+    quiet_period_days: int = Field(2, ge=2)
     feed: FeedRule = FeedRule()
     threshold: Threshold = Threshold()
     anomaly: Anomaly

@@ -68,7 +68,7 @@ def _weekly_counts(rng, n_days, working_level, weekend_level):
             for i in range(n_days)]
 
 
-@pytest.mark.parametrize("method", ["pooled_gtest", "robust_z"])
+@pytest.mark.parametrize("method", ["pooled_gtest", "robust_z", "nb_cusum"])
 def test_collapse_of_filings_is_caught_within_three_days(spark, method):
     rng = np.random.default_rng(1)
     counts = _weekly_counts(rng, 90, 40, 5)

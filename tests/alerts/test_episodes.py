@@ -26,6 +26,18 @@ def test_one_day_gap_continues_two_days_end(spark):
     assert [(e.window_start, e.window_end) for e in eps] == [(D, D + timedelta(days=4)), (D + timedelta(days=7),) * 2]
 
 
+def test_a_breach_within_the_quiet_period_reopens_the_episode(spark):
+    days = cond(spark, [0, 1, 6, 7, 20])
+    eps = alerts.episodes(days, reopen_within_days=7)
+    assert [(e.window_start, e.window_end) for e in eps] == [(D, D + timedelta(days=7)), (D + timedelta(days=20),) * 2]
+    resolved = _reconcile([], alerts.episodes(cond(spark, [0, 1]), 7), D + timedelta(days=4))
+    assert resolved[0]["status"] == "resolved"
+    stored = [{**r, "first_detected_at": r["first_detected_at"]} for r in resolved]
+    again = alerts.reconcile(stored, alerts.episodes(days.where("date <= '2026-03-07'"), 7), D + timedelta(days=6),
+                             D - timedelta(days=120), COURTS, datetime(2026, 3, 7, tzinfo=timezone.utc), 7)
+    assert len(again) == 1 and again[0]["alert_id"] == resolved[0]["alert_id"] and again[0]["status"] == "firing"
+
+
 def test_severity_is_the_worst_of_the_episode(spark):
     eps = alerts.episodes(cond(spark, [0]).unionByName(cond(spark, [1], "critical")).unionByName(cond(spark, [2])))
     assert len(eps) == 1 and eps[0].severity == "critical"

@@ -1,0 +1,110 @@
+"""The CUSUM detector (jobs/alerts/cusum.py) on literal series: what must fire, how soon, and what must not."""
+from __future__ import annotations
+
+from datetime import date, timedelta
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from courtwatch.settings import load_profile
+from jobs.alerts import cusum
+from schemas.metric_catalog import catalog
+from schemas.workdays import day_frame
+
+pytestmark = pytest.mark.unit
+CFG = load_profile("test").alert_rules().anomaly.model_copy(update={"method": "nb_cusum"})
+START = date(2026, 3, 2)  # a Monday; Qingming (Apr 4-6) and Labour Day (May 1-5) ahead, no festival
+METRICS = ["case_filed", "hotline_calls", "hotline_answer_rate", "hotline_complaint_share",
+           "mediation_success_rate", "efile_sync_rate"]
+IS_RATIO = {m: catalog().metric(m).is_ratio for m in METRICS}
+WORSE = {m: (catalog().metric(m).direction in ("higher", "neutral"), catalog().metric(m).direction in ("lower", "neutral"))
+         for m in METRICS}
+
+
+def _rows(metric, nums, dens=None, court="B1", start=START):
+    return pd.DataFrame({"court_id": court, "metric_id": metric,
+                         "period_start": [start + timedelta(days=i) for i in range(len(nums))],
+                         "numerator": np.asarray(nums, float),
+                         "denominator": np.nan if dens is None else np.asarray(dens, float)})
+
+
+def _open_days(rows, start=START):
+    cal = day_frame(start, rows["period_start"].max())
+    held = cusum.conditions(rows, cal, CFG, IS_RATIO, WORSE)
+    return held, sorted((d - start).days for d in held["period_start"])
+
+
+def _filings(rng, days, per_working_day, start=START, factor=None):
+    cal = day_frame(start, start + timedelta(days=days - 1))
+    lam = np.where(cal["working_day"], per_working_day, per_working_day * 0.12)
+    if factor is not None:
+        lam = lam * factor
+    return rng.poisson(lam)
+
+
+def test_a_collapse_of_filings_opens_at_once_and_is_one_episode():
+    rng = np.random.default_rng(1)
+    factor = np.ones(140)
+    factor[100:112] = 0.3  # days 100-111: the court files a third of its usual
+    held, days = _open_days(_rows("case_filed", _filings(rng, 140, 40, factor=factor)))
+    assert days and days[0] <= 102 and set(held["direction"]) == {"collapse"}
+    assert days == list(range(days[0], days[-1] + 1))  # one episode, no flicker
+    assert days[-1] <= 116  # back to normal: resolved within days, not weeks
+
+
+def test_a_small_court_does_not_fire_on_a_handful_of_filings():
+    for seed in range(5):
+        rng = np.random.default_rng(seed)
+        assert _open_days(_rows("case_filed", _filings(rng, 140, 2.5)))[1] == []  # ~2.5 filings a working day
+
+
+def test_a_court_with_its_own_weekday_profile_is_not_an_anomaly():
+    rng = np.random.default_rng(3)
+    cal = day_frame(START, START + timedelta(days=139))
+    monday_heavy = np.where(cal["weekday"] == 0, 2.2, np.where(cal["weekday"] == 4, 0.5, 1.0))
+    assert _open_days(_rows("hotline_calls", _filings(rng, 140, 30, factor=monday_heavy)))[1] == []
+
+
+def test_over_dispersed_counts_do_not_fire_where_poisson_would():
+    rng = np.random.default_rng(4)
+    cal = day_frame(START, START + timedelta(days=139))
+    lam = np.where(cal["working_day"], 60, 7) * rng.gamma(8, 1 / 8, 140)  # day-to-day swings of ~35%
+    assert _open_days(_rows("case_filed", rng.poisson(lam)))[1] == []
+
+
+def test_a_slow_rate_is_caught_within_three_days():
+    # a basic court closes ~6 mediations a day; success falls from 0.69 to 0.25 on day 100
+    rng = np.random.default_rng(5)
+    n = rng.poisson(6, 140)
+    p = np.where(np.arange(140) >= 100, 0.25, 0.69)
+    held, days = _open_days(_rows("mediation_success_rate", rng.binomial(n, p), n))
+    assert days and 100 <= days[0] <= 103, days
+
+
+def test_a_surge_of_complaints_is_bad_news_a_rise_in_answers_is_not():
+    rng = np.random.default_rng(6)
+    n = rng.poisson(80, 140)
+    complaints = rng.binomial(n, np.where(np.arange(140) >= 100, 0.20, 0.05))
+    held, days = _open_days(_rows("hotline_complaint_share", complaints, n))
+    assert days and days[0] <= 102 and set(held["direction"]) == {"surge"}
+    answered = rng.binomial(n, np.where(np.arange(140) >= 100, 0.99, 0.80))
+    assert _open_days(_rows("hotline_answer_rate", answered, n))[1] == []
+
+
+def test_the_spring_festival_gives_counts_no_evidence():
+    start = date(2025, 12, 1)  # the 2026 festival fortnight in February
+    rng = np.random.default_rng(7)
+    cal = day_frame(start, start + timedelta(days=119))
+    lam = np.where(cal["working_day"], 40, 5) * np.where(cal["festival"], 0.4, 1.0)
+    assert _open_days(_rows("case_filed", rng.poisson(lam), start=start), start)[1] == []
+
+
+def test_verdicts_are_causal():
+    rng = np.random.default_rng(8)
+    factor = np.ones(140)
+    factor[110:] = 0.2
+    rows = _rows("case_filed", _filings(rng, 140, 40, factor=factor))
+    _, full = _open_days(rows)
+    _, upto = _open_days(rows[rows["period_start"] <= START + timedelta(days=112)])
+    assert [d for d in full if d <= 112] == upto
