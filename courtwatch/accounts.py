@@ -17,12 +17,11 @@ from __future__ import annotations
 
 import base64
 import hashlib
-import os
 import secrets
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-from courtwatch.settings import Profile
+from courtwatch.settings import Profile, owner_only
 
 PBKDF2_ITERATIONS = 210_000  # OWASP's figure for PBKDF2-HMAC-SHA256 (2023)
 SQL_LAB_PASSWORD = "COURTWATCH_SQL_LAB_PASSWORD"  # the secret of SQL Lab's service account
@@ -93,21 +92,15 @@ class PasswordFile:
     def ensure(self, usernames: list[str]) -> dict[str, str]:
         have = self.read()
         new = {u: secrets.token_urlsafe(12) for u in usernames if u not in have}
-        self.path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
-        old = os.umask(0o077)
-        try:
-            with self.path.open("a") as f:
-                f.writelines(f"{u}={p}\n" for u, p in new.items())
-        finally:
-            os.umask(old)
-        os.chmod(self.path, 0o600)
+        with owner_only(self.path, "a") as f:
+            f.writelines(f"{u}={p}\n" for u, p in new.items())
         return {**have, **new}
 
     def replace(self, user: str, password: str) -> None:
         lines = [f"{user}={password}" if line.split("=", 1)[0] == user else line
                  for line in self.path.read_text().splitlines()]
-        self.path.write_text("\n".join(lines) + "\n")
-        os.chmod(self.path, 0o600)
+        with owner_only(self.path) as f:
+            f.write("\n".join(lines) + "\n")
 
 
 def password_hash(user: str, password: str, salt: bytes | None = None) -> str:
@@ -124,13 +117,8 @@ def write_sql_passwords(profile: Profile) -> Path:
     passwords = PasswordFile(profile.superset.accounts_file).ensure(analysts)
     accounts = {**{a: passwords[a] for a in analysts}, profile.sql.sql_lab_user: profile.secret(SQL_LAB_PASSWORD)}
     path = Path(profile.sql.passwords_file)
-    path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
-    old = os.umask(0o077)
-    try:
-        path.write_text("".join(password_hash(u, p) + "\n" for u, p in accounts.items()))
-    finally:
-        os.umask(old)
-    os.chmod(path, 0o600)
+    with owner_only(path) as f:
+        f.write("".join(password_hash(u, p) + "\n" for u, p in accounts.items()))
     return path
 
 

@@ -12,6 +12,7 @@ the git-ignored secrets file that `make setup` generates.
 from __future__ import annotations
 
 import os
+from contextlib import contextmanager
 from datetime import date
 from pathlib import Path
 from typing import Annotated, Literal
@@ -320,24 +321,33 @@ GENERATED_SECRETS = (HASH_KEY_VAR, "AIRFLOW_JWT_SECRET", "AIRFLOW_SECRET_KEY", "
                      "SUPERSET_ADMIN_PASSWORD", "COURTWATCH_SQL_LAB_PASSWORD", SPARK_AUTH_SECRET_VAR)
 
 
+@contextmanager
+def owner_only(path: Path, mode: str = "w"):
+    """`path` opened for writing (or appending) so that only its owner can read it: 0600, in a
+    directory made 0700 if it is new, created under umask 077 so it is never readable meanwhile."""
+    path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+    old = os.umask(0o077)
+    try:
+        with path.open(mode) as f:
+            yield f
+    finally:
+        os.umask(old)
+    os.chmod(path, 0o600)
+
+
 def ensure_secrets(path: str = ".secrets/courtwatch.env", names=GENERATED_SECRETS) -> None:
     """Add a fresh random value for each secret the file lacks (`make secrets`); never replace one."""
     import secrets
 
     file = Path(resolve_location(path))
-    file.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
     text = file.read_text() if file.exists() else ""
     have = {line.partition("=")[0].strip() for line in text.splitlines()}
     missing = [n for n in names if n not in have]
     if missing:
-        old = os.umask(0o077)
-        try:
-            with file.open("a") as f:
-                if text and not text.endswith("\n"):
-                    f.write("\n")
-                for n in missing:
-                    # passwords are typed into login forms: shorter, still 96 random bits
-                    value = secrets.token_urlsafe(12) if n.endswith("PASSWORD") else secrets.token_hex(32)
-                    f.write(f"{n}={value}\n")
-        finally:
-            os.umask(old)
+        with owner_only(file, "a") as f:
+            if text and not text.endswith("\n"):
+                f.write("\n")
+            for n in missing:
+                # passwords are typed into login forms: shorter, still 96 random bits
+                value = secrets.token_urlsafe(12) if n.endswith("PASSWORD") else secrets.token_hex(32)
+                f.write(f"{n}={value}\n")

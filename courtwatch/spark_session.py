@@ -8,7 +8,7 @@ from pathlib import Path
 from pyspark.sql import SparkSession
 
 from courtwatch import ROOT
-from courtwatch.settings import SPARK_AUTH_SECRET_VAR, Profile
+from courtwatch.settings import SPARK_AUTH_SECRET_VAR, Profile, owner_only
 
 IVY_CACHE = ROOT / ".cache" / "ivy"
 
@@ -32,16 +32,12 @@ def write_cluster_auth(profile: Profile, directory: Path | None = None) -> Path:
     only (in `directory`, default the secrets file's): as a --conf the secret would show in every
     local account's process list."""
     directory = directory or Path(profile.secrets_file or ROOT / ".secrets" / "courtwatch.env").parent
-    directory.mkdir(mode=0o700, parents=True, exist_ok=True)
     path = directory / "spark-auth.properties"
     text = (f"spark.authenticate true\nspark.authenticate.secret {profile.secret(SPARK_AUTH_SECRET_VAR)}\n"
             "spark.network.crypto.enabled true\n")
     if not path.exists() or path.read_text() != text:  # the DAG files ask at every parse
-        old = os.umask(0o077)
-        try:
-            path.write_text(text)
-        finally:
-            os.umask(old)
+        with owner_only(path) as f:
+            f.write(text)
     return path
 
 

@@ -29,9 +29,9 @@ log = logging.getLogger("courtwatch")
 ANALYST_LAYERS = ("silver", "gold")
 
 
-def _statements(warehouse: str, layers: tuple[str, ...] | None) -> list[tuple[str, list[str]]]:
-    """Per declared table of `layers` (default all): its location and the statements that register it."""
-    return [(d.location(warehouse), [
+def _statements(warehouse: str, layers: tuple[str, ...] | None) -> list[tuple[str, str, list[str]]]:
+    """Per declared table of `layers` (default all): its name, location and the statements that register it."""
+    return [(d.name, d.location(warehouse), [
         f"CREATE DATABASE IF NOT EXISTS {d.layer}",
         f"CREATE TABLE IF NOT EXISTS {d.name} USING DELTA LOCATION '{d.location(warehouse)}' "
         f"COMMENT '{d.description.replace(chr(39), '')}'"])
@@ -44,11 +44,11 @@ def register(spark: SparkSession, warehouse: str, layers: tuple[str, ...] | None
     from delta.tables import DeltaTable
 
     names = []
-    for location, statements in _statements(warehouse, layers):
+    for name, location, statements in _statements(warehouse, layers):
         if DeltaTable.isDeltaTable(spark, location):
             for statement in statements:
                 spark.sql(statement)
-            names.append(statements[-1].split()[5])
+            names.append(name)
     return names
 
 
@@ -140,7 +140,7 @@ def serve(profile: Profile, host: str, port: int) -> None:
     conf.update({"spark.driver.extraClassPath": ":".join(jars), "spark.jars": ",".join(jars)})
     conf.update(_authentication(profile, conf))
     registrations = Path(metastore) / "tables.tsv"
-    registrations.write_text("".join(f"{location}\t{statement}\n" for location, statements
+    registrations.write_text("".join(f"{location}\t{statement}\n" for _, location, statements
                                      in _statements(profile.warehouse, ANALYST_LAYERS) for statement in statements))
     # on a standalone cluster, its shared secret, from a copy the service account may read
     auth = (["--properties-file", str(write_cluster_auth(profile, Path(metastore)))]
