@@ -22,32 +22,48 @@ from courtwatch.settings import Profile
 from jobs.alerts import episodes as alerts
 from jobs.alerts.rules import AlertRules
 from schemas.warehouse import table
-from testbed.generate.landing_zone import generate
+from testbed.generate.landing_zone import INCIDENT_KINDS, generate
 
 MAX_DELAY = 3
 
 
+def _matches(e: alerts.Episode, i: dict) -> bool:
+    """The episode is an alert for the incident's court and metric (or source, for a silent feed)."""
+    return e.court_id == i["court_id"] and (
+        e.source == i["source"] if i["kind"] == "feed_silence" else e.metric_id == i["metric_id"])
+
+
 def score(episodes: list[alerts.Episode], incidents: list[dict]) -> dict:
     inc = [{**i, "start": date.fromisoformat(i["start"]), "end": date.fromisoformat(i["end"])} for i in incidents]
-    caught, delays = [], []
+    # what a high court is told: inhibited anomalies (their source was silent) are recorded, not notified
+    judged = [e for e in episodes if e.kind in ("anomaly", "feed") and not e.inhibited]
+    caught, delays, per_incident, kinds = [], [], [], {}
     for i in inc:
-        hits = [e for e in episodes if e.court_id == i["court_id"]
-                and (e.source == i["source"] if i["kind"] == "feed_silence" else e.metric_id == i["metric_id"])
-                and e.window_start <= i["end"] and e.window_end >= i["start"]
-                and e.window_start <= i["start"] + timedelta(days=MAX_DELAY)]
+        overlapping = [e for e in judged if _matches(e, i) and e.window_start <= i["end"] and e.window_end >= i["start"]]
+        hits = [e for e in overlapping if e.window_start <= i["start"] + timedelta(days=MAX_DELAY)]
         caught.append(bool(hits))
+        k = kinds.setdefault(i["kind"], {"incidents": 0, "caught": 0})
+        k["incidents"] += 1
         if hits:
+            k["caught"] += 1
             delays.append(max(0, (min(e.window_start for e in hits) - i["start"]).days))
-    judged = [e for e in episodes if e.kind in ("anomaly", "feed")]
+            per_incident.append(len(overlapping))
     true = [e for e in judged if any(e.court_id == i["court_id"] and e.window_start <= i["end"]
                                      and e.window_end >= i["start"] for i in inc)]
+    months: dict[tuple, int] = {}
+    for e in episodes:
+        if e.kind == "threshold":
+            key = (e.court_id, e.metric_id, e.window_start.strftime("%Y-%m"))
+            months[key] = months.get(key, 0) + 1
     return {
         "incidents": len(inc), "caught": sum(caught),
         "recall": sum(caught) / len(inc) if inc else None,
         "episodes": len(judged), "true_episodes": len(true),
+        "inhibited": sum(e.inhibited for e in episodes),
         "precision": len(true) / len(judged) if judged else None,
-        "mean_delay_days": statistics.mean(delays) if delays else None,
-        "max_delay_days": max(delays) if delays else None,
+        "delays": delays, "episodes_per_incident": per_incident, "by_kind": kinds,
+        "threshold_episodes": sum(months.values()), "threshold_court_metric_months": len(months),
+        "threshold_most_in_a_month": max(months.values(), default=0),
         "missed": [f"{i['kind']} {i['court_id']} {i['start']}" for i, c in zip(inc, caught) if not c],
         "false": [f"{e.kind} {e.rule_id} {e.court_id} {e.metric_id or e.source} {e.window_start}..{e.window_end}"
                   for e in judged if e not in true],
@@ -56,7 +72,7 @@ def score(episodes: list[alerts.Episode], incidents: list[dict]) -> dict:
 
 def _episodes(spark, warehouse: str, as_of: date, cfg: AlertRules, method: str) -> list[alerts.Episode]:
     cfg = cfg.model_copy(update={"anomaly": cfg.anomaly.model_copy(update={"method": method})})
-    return alerts.episodes(alerts.conditions(spark, warehouse, as_of, cfg), cfg.quiet_period_days)
+    return alerts.found_episodes(spark, warehouse, as_of, cfg)
 
 
 def evaluate(spark, settings: Profile, profile: str, start: date, days: int, incidents: int, seeds: list[int],
@@ -99,6 +115,13 @@ def evaluate(spark, settings: Profile, profile: str, start: date, days: int, inc
     return results
 
 
+def _quantile(values: list[float], q: float) -> float | None:
+    if not values:
+        return None
+    v = sorted(values)
+    return v[min(len(v) - 1, int(round(q * (len(v) - 1))))]
+
+
 def summarise(results: dict, methods: list[str]) -> list[dict]:
     out = []
     for m in methods:
@@ -106,14 +129,26 @@ def summarise(results: dict, methods: list[str]) -> list[dict]:
         clean = [r for r in results["runs"] if r["method"] == m and r["data"] == "clean"]
         caught, total = sum(r["caught"] for r in inc), sum(r["incidents"] for r in inc)
         eps, true = sum(r["episodes"] for r in inc), sum(r["true_episodes"] for r in inc)
-        delays = [r["mean_delay_days"] for r in inc if r["mean_delay_days"] is not None]
+        delays = [d for r in inc for d in r["delays"]]
+        per_incident = [n for r in inc for n in r["episodes_per_incident"]]
+        kinds: dict[str, dict] = {}
+        for r in inc:
+            for k, v in r["by_kind"].items():
+                kinds.setdefault(k, {"incidents": 0, "caught": 0})
+                kinds[k]["incidents"] += v["incidents"]
+                kinds[k]["caught"] += v["caught"]
         cm = sum(r["court_months"] for r in clean)
         out.append({"method": m, "recall": caught / total if total else None, "caught": caught, "incidents": total,
                     "precision": true / eps if eps else None, "episodes": eps,
-                    "mean_delay_days": statistics.mean(delays) if delays else None,
-                    "max_delay_days": max((r["max_delay_days"] or 0) for r in inc) if inc else None,
+                    "median_delay_days": statistics.median(delays) if delays else None,
+                    "p90_delay_days": _quantile(delays, 0.9),
+                    "max_delay_days": max(delays, default=None),
+                    "episodes_per_incident": statistics.mean(per_incident) if per_incident else None,
+                    "recall_by_kind": {k: f"{v['caught']}/{v['incidents']}" for k, v in sorted(kinds.items())},
                     "false_per_100_court_months": 100 * sum(r["episodes"] - r["true_episodes"] for r in clean) / cm
-                    if cm else None, "court_months_clean": cm})
+                    if cm else None, "court_months_clean": cm,
+                    "threshold_most_in_a_court_metric_month": max(
+                        (r["threshold_most_in_a_month"] for r in inc + clean), default=0)})
     return out
 
 
@@ -131,19 +166,26 @@ def markdown(results: dict, command: str, machine: str) -> str:
         "- scoring as alerts.md defines it: recall (alert for the court and metric, or source, overlapping the "
         "incident and starting <= 3 days after it began), precision (anomaly and feed episodes overlapping an "
         "incident of the same court), false alerts per 100 court-months on incident-free data", "",
-        "| method | recall | precision | mean delay (days) | max delay | false / 100 court-months |",
-        "| --- | --- | --- | --- | --- | --- |",
+        "| method | recall | precision | delay median / p90 / max (days) | episodes per incident | "
+        "false / 100 court-months | most threshold episodes in a court-metric-month |",
+        "| --- | --- | --- | --- | --- | --- | --- |",
     ]
     fmt = lambda v, f="{:.3f}": "-" if v is None else f.format(v)  # noqa: E731
     for r in results["summary"]:
         lines.append(f"| `{r['method']}` | {fmt(r['recall'])} ({r['caught']}/{r['incidents']}) | "
-                     f"{fmt(r['precision'])} ({r['episodes']} episodes) | {fmt(r['mean_delay_days'], '{:.2f}')} | "
-                     f"{fmt(r['max_delay_days'], '{}')} | {fmt(r['false_per_100_court_months'], '{:.2f}')} "
-                     f"({r['court_months_clean']:.0f} court-months) |")
+                     f"{fmt(r['precision'])} ({r['episodes']} episodes) | {fmt(r['median_delay_days'], '{}')} / "
+                     f"{fmt(r['p90_delay_days'], '{}')} / {fmt(r['max_delay_days'], '{}')} | "
+                     f"{fmt(r['episodes_per_incident'], '{:.2f}')} | {fmt(r['false_per_100_court_months'], '{:.2f}')} "
+                     f"({r['court_months_clean']:.0f} court-months) | {r['threshold_most_in_a_court_metric_month']} |")
+    lines += ["", "## Recall by incident kind", "", "| method | " + " | ".join(INCIDENT_KINDS) + " |",
+              "| --- |" + " --- |" * len(INCIDENT_KINDS)]
+    for r in results["summary"]:
+        lines.append(f"| `{r['method']}` | " + " | ".join(r["recall_by_kind"].get(k, "-") for k in INCIDENT_KINDS) + " |")
     lines += ["", "## Per run", ""]
     for r in results["runs"]:
         lines.append(f"- seed {r['seed']}, {r['data']}, `{r['method']}`: recall {fmt(r['recall'])}, precision "
-                     f"{fmt(r['precision'])}, {r['episodes']} anomaly/feed episodes, missed {r['missed'] or 'none'}")
+                     f"{fmt(r['precision'])}, {r['episodes']} anomaly/feed episodes ({r['inhibited']} more inhibited), "
+                     f"missed {r['missed'] or 'none'}")
         for f in r["false"][:10]:
             lines.append(f"  - not an incident: {f}")
         if len(r["false"]) > 10:

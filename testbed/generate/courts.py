@@ -64,12 +64,17 @@ def make_registry(profile: dict, rng: np.random.Generator) -> pd.DataFrame:
     courts = pd.DataFrame(rows, columns=["court_id", "name", "level", "parent_id", "province_code",
                                          "province_name", "mobile_pilot"])
     # Heavy-tailed sizes within a level (a Pudong next to a small rural court).
-    size = np.exp(rng.normal(0, 0.9, len(courts)))
+    size = np.exp(rng.normal(0, profile.get("size_spread", 0.9), len(courts)))
     for level, share in LEVEL_SHARE.items():
         mask = courts["level"].eq(level).to_numpy()
         if mask.any():
             size[mask] = size[mask] / size[mask].sum() * share
     courts["size"] = size / size.sum()
+    courts["internet"] = 0
+    for code in profile.get("internet_courts", []):  # Hangzhou, Beijing, Guangzhou: basic courts that sit online
+        basic = courts.index[(courts["province_code"] == f"{code:02d}") & (courts["level"] == "BASIC")]
+        if len(basic):
+            courts.loc[basic[0], ["internet", "name"]] = 1, f"{PROVINCES[f'{code:02d}'][0]}互联网法院"
     courts["abbr"] = courts["province_code"].map(lambda c: PROVINCES.get(c, ("", "最", 0))[1])
     return courts
 

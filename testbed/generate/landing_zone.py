@@ -29,6 +29,9 @@ INCIDENT_KINDS = {
 }
 BATCH_FAULTS = ["truncated", "checksum", "count", "unparseable", "path_mismatch", "no_manifest",
                 "conflicting_resend", "duplicate_resend"]
+# with a profile's variety: each incident's effect is drawn from a range instead (weaker ones included)
+INCIDENT_RANGES = {"filings_collapse": (0.1, 0.35), "answer_rate_drop": (0.45, 0.7), "complaint_surge": (4.0, 8.0),
+                   "mediation_success_drop": (0.2, 0.45), "efile_failure": (0.3, 0.65)}
 RECORD_FAULTS = ["enum", "missing_required", "wrong_type", "other_court", "closed_before_filed"]
 EXPECTED_REASON = {"truncated": "checksum_mismatch", "checksum": "checksum_mismatch", "count": "count_mismatch",
                    "unparseable": "unparseable", "path_mismatch": "path_mismatch",
@@ -42,7 +45,7 @@ def load_profile(name: str) -> dict:
     return profiles[name]
 
 
-def pick_incidents(courts: pd.DataFrame, start: date, days: int, count: int, rng) -> list[dict]:
+def pick_incidents(courts: pd.DataFrame, start: date, days: int, count: int, rng, varied: bool = False) -> list[dict]:
     """Incidents on courts big enough for a change to be visible, spread over the period."""
     if count == 0:
         return []
@@ -56,6 +59,8 @@ def pick_incidents(courts: pd.DataFrame, start: date, days: int, count: int, rng
         length = int(rng.integers(3, 7)) if kind == "feed_silence" else int(rng.integers(7, 15))
         first = start + timedelta(days=int(rng.integers(min(21, days - 1), max(22, days - length))))
         metric, effect = INCIDENT_KINDS[kind]
+        if varied and kind in INCIDENT_RANGES:
+            effect = round(float(rng.uniform(*INCIDENT_RANGES[kind])), 3)
         out.append({"kind": kind, "court_id": str(court), "start": first.isoformat(),
                     "end": (first + timedelta(days=length - 1)).isoformat(), "metric_id": metric,
                     "source": _silent_source(courts, court, rng) if kind == "feed_silence" else None,
@@ -237,8 +242,8 @@ def generate(profile_name: str, landing: str, start: date, days: int, seed: int 
     courts = make_registry(profile, rng)
     root = Path(landing)
     (root / "reference").mkdir(parents=True, exist_ok=True)
-    courts.drop(columns=["size", "abbr"]).to_csv(root / "reference" / "courts.csv", index=False)
-    chosen = pick_incidents(courts, start, days, incidents, rng)
+    courts.drop(columns=["size", "abbr", "internet"]).to_csv(root / "reference" / "courts.csv", index=False)
+    chosen = pick_incidents(courts, start, days, incidents, rng, varied="variety" in profile)
     ids = courts["court_id"].tolist()
     gz = {c for c in ids if rng.random() < profile["gzip_share"]}
     active = {"cases": ids, "hotline": ids,

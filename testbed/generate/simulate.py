@@ -14,6 +14,7 @@ import numpy as np
 import pandas as pd
 
 from schemas.workdays import day_frame
+from testbed.generate.variety import Variety
 
 TZ = "+08:00"
 CASE_TYPES = ["civil", "enforcement", "criminal", "administrative", "state_compensation", "other"]
@@ -84,6 +85,9 @@ class Simulator:
         self.parent = dict(zip(courts["court_id"], courts["parent_id"]))
         self.level = courts["level"].to_numpy()
         self.ids = courts["court_id"].to_numpy()
+        self.variety = Variety.draw(profile.get("variety"), self.courts, self.first, (self.end - self.first).days + 1,
+                                    np.random.default_rng(seed + 101))
+        self.internet = self.courts.get("internet", pd.Series(0, index=self.courts.index)).to_numpy(bool)
 
     # -- calendar and incidents ---------------------------------------------------------
     def _factor(self, day: date, source: str) -> float:
@@ -104,11 +108,13 @@ class Simulator:
         return {i["court_id"]: i.get("effect", 0.0) for i in self.incidents
                 if i["kind"] == kind and date.fromisoformat(i["start"]) <= day <= date.fromisoformat(i["end"])}
 
-    def _per_court(self, values: dict[str, float], default: float) -> np.ndarray:
-        return np.array([values.get(c, default) for c in self.ids])
+    def _per_court(self, values: dict[str, float], default) -> np.ndarray:
+        default = np.broadcast_to(default, len(self.ids))
+        return np.array([values.get(c, d) for c, d in zip(self.ids, default)])
 
     def _counts(self, day: date, source: str, per_year: float) -> np.ndarray:
         lam = self.courts["size"].to_numpy() * per_year / 250.0 * self._factor(day, source)
+        lam = lam * self.variety.volume(day, bool(self.calendar.loc[day].working_day))
         if source == "cases":
             lam = lam * self._per_court(self._incident(day, "filings_collapse"), 1.0)
         return self.rng.poisson(lam)
@@ -199,7 +205,7 @@ class Simulator:
         extension = np.where(~over & (rng.random(n) < 0.02), rng.integers(30, 120, n), extension)
         filed = np.datetime64(day)
         closed = self._next_working(filed + trial.astype("timedelta64[D]"))
-        efile_p = self._per_court(self._incident(day, "efile_failure"), BASE["efile"])
+        efile_p = self._per_court(self._incident(day, "efile_failure"), self.variety.rate("efile", BASE["efile"]))
         court_pos = pd.Index(self.ids).get_indexer(court)
         method = np.where(
             ctype == "civil", rng.choice(["judgment", "mediation", "withdrawal", "dismissal", "other"], n,
@@ -221,7 +227,7 @@ class Simulator:
         life = pd.DataFrame({
             "case_id": ids, "case_number": numbers, "court_id": court, "case_type": ctype,
             "procedure": procedure,
-            "filing_channel": rng.choice(CHANNELS, n, p=CHANNEL_MIX),
+            "filing_channel": self._channels(court_pos),
             "filed_date": _iso(np.full(n, filed)), "statutory_limit_days": limit,
             "extension_days": extension, "suspended_days": suspended,
             "efile_synced": rng.random(n) < efile_p[court_pos],
@@ -257,6 +263,14 @@ class Simulator:
                 self.pending_appeals[pd.Timestamp(d).date()].append(
                     (parents, origin["case_type"].to_numpy(), origin[["case_id", "court_id"]]))
 
+    def _channels(self, court_pos: np.ndarray) -> np.ndarray:
+        """Filing channels; an internet court takes nearly all its cases online."""
+        channel = self.rng.choice(CHANNELS, len(court_pos), p=CHANNEL_MIX)
+        if self.internet.any():
+            online = self.internet[court_pos] & (self.variety.rng.random(len(court_pos)) < 0.97)
+            channel = np.where(online, "online", channel)
+        return channel
+
     def _appeal_filings(self, day: date) -> None:
         """The day's appeals, from every earlier day's judgments, filed in one go (a call per earlier
         day cost 40% of a national day's simulation once 120 days of history were pending)."""
@@ -277,8 +291,10 @@ class Simulator:
         rng = self.rng
         court = np.repeat(self.ids, counts)
         pos = pd.Index(self.ids).get_indexer(court)
-        answer_p = self._per_court(self._incident(day, "answer_rate_drop"), BASE["answer"])[pos]
+        answer_p = self._per_court(self._incident(day, "answer_rate_drop"), self.variety.rate("answer", BASE["answer"]))[pos]
         surge = self._per_court(self._incident(day, "complaint_surge"), 1.0)[pos]
+        # the court's own complaint share (a multiplier on the category mix, as the surge is)
+        surge = surge * (self.variety.rate("complaint", BASE["complaint"]) / BASE["complaint"])[pos]
         answered = rng.random(n) < answer_p
         wait = np.where(answered, rng.exponential(14, n), rng.exponential(45, n)).astype(int)
         mix = np.tile(CALL_MIX, (n, 1))
@@ -333,7 +349,8 @@ class Simulator:
         close_s = applied_s + duration_s
         close_day = base + (close_s // 86400).astype("timedelta64[D]")
         # a success-rate incident shows in the mediations that close while it lasts
-        success_p = np.full(n, BASE["mediation_success"])
+        court_pos = pd.Index(self.ids).get_indexer(court)
+        success_p = self.variety.rate("mediation_success", BASE["mediation_success"])[court_pos]
         for i in self.incidents:
             if i["kind"] == "mediation_success_drop":
                 hit = (court == i["court_id"]) & (close_day >= np.datetime64(i["start"])) & \
