@@ -9,13 +9,22 @@ alarms when enough days have spoken, and a handful of events never does.
 
 - Counts (filings, calls): negative binomial. The expected count of a day is
   the court's mean for its day type (working day, rest day) over the baseline,
-  times its own weekday profile (shrunk towards flat), and the over-dispersion
-  is the court's own, from the same baseline. The Spring Festival weeks give
-  no evidence for counts (they are their own effect, which one season of
-  history cannot learn).
+  times its own weekday profile (shrunk towards flat), times the day's common
+  factor across courts (the weighted median of observed over expected: the
+  quiet week after a holiday, the Spring Festival's fraction of normal, which
+  one season of history cannot teach a court); the over-dispersion is the
+  court's own, from the same baseline. The Spring Festival weeks never teach
+  the baseline, and give evidence only where enough courts show the day's
+  factor.
 - Rates (answer rate, complaints, mediation success, e-file): binomial against
   the baseline rate, with the court's day-to-day excess variation (quasi-
   likelihood: the evidence divided by the Pearson dispersion).
+- A handful of events is no evidence: counts are judged where the last
+  `window_days` expect `min_expected_count` events, rates where the last week
+  holds `min_trials` trials. Over-dispersion starts from a prior
+  (`prior_dispersion`, worth `dispersion_prior_days` days) so that a court's
+  first weeks, its weekly pattern not yet learnt, are not taken for a court
+  without noise.
 
 The baseline ends `guard_days` before the day judged, so an incident does not
 teach the baseline its new level while it is still being judged.
@@ -36,15 +45,19 @@ import pandas as pd
 from jobs.alerts import rules
 
 EPS = 1e-9
+RECENT_TRIALS_DAYS = 7
 
 
 def conditions(day_rows: pd.DataFrame, calendar: pd.DataFrame, cfg: rules.Anomaly,
-               is_ratio: dict[str, bool], worse: dict[str, tuple[bool, bool]]) -> pd.DataFrame:
+               is_ratio: dict[str, bool], worse: dict[str, tuple[bool, bool]],
+               peer_group: dict[str, str] | None = None) -> pd.DataFrame:
     """One row per (court, metric, day) an episode is open: severity, observed and expected.
 
     day_rows: court_id, metric_id, period_start (date), numerator, denominator.
     calendar: date, weekday, working_day, festival, one row per day from the first day row's.
     worse: metric -> (a fall is bad news, a rise is bad news).
+    peer_group: court -> the courts it shares a day's common factor with (its level: an intermediate
+    court's filings are appeals, which follow the basic courts' judgments, not the calendar).
     """
     columns = ["court_id", "metric_id", "period_start", "severity", "observed", "expected", "direction"]
     if day_rows.empty:
@@ -65,7 +78,8 @@ def conditions(day_rows: pd.DataFrame, calendar: pd.DataFrame, cfg: rules.Anomal
         if is_ratio[metric]:
             llr, observed, expected = _rate_evidence(x, n, cfg)
         else:
-            llr, observed, expected = _count_evidence(x, cal, cfg)
+            groups = np.array([(peer_group or {}).get(c, "") for c in series], dtype=object)
+            llr, observed, expected = _count_evidence(x, cal, cfg, groups)
         fall_bad, rise_bad = worse[metric]
         for direction, bad in (("collapse", fall_bad), ("surge", rise_bad)):
             if not bad:
@@ -93,7 +107,7 @@ def _recent(a: np.ndarray, w: np.ndarray, days: int) -> np.ndarray:
     return _lagged_sum(a * w, days, -1) / np.maximum(_lagged_sum(w, days, -1), EPS)
 
 
-def _count_evidence(x: np.ndarray, cal: pd.DataFrame, cfg: rules.Anomaly):
+def _count_evidence(x: np.ndarray, cal: pd.DataFrame, cfg: rules.Anomaly, groups: np.ndarray):
     base, lag = cfg.baseline_days, cfg.guard_days
     present = ~np.isnan(x)
     working = cal["working_day"].to_numpy(bool)[None, :]
@@ -120,16 +134,50 @@ def _count_evidence(x: np.ndarray, cal: pd.DataFrame, cfg: rules.Anomaly):
         mu = np.where(this_type, mean * profile, mu)
         enough = np.where(this_type, days_seen >= cfg.min_baseline_days / 2, enough)
     # over-dispersion alpha (variance mu + alpha mu^2), by moments over the baseline's residuals
-    resid = np.where(usable & (mu > 0), (x - mu) ** 2 - mu, 0)
-    alpha = _lagged_sum(resid, base, lag) / np.maximum(_lagged_sum(np.where(usable, mu ** 2, 0), base, lag), EPS)
+    # (of days that had a baseline of their own: a court's first days' means are no expectation)
+    fitted = usable & enough & (mu > 0)
+    resid = _lagged_sum(np.where(fitted, (x - mu) ** 2 - mu, 0), base, lag)
+    square = _lagged_sum(np.where(fitted, mu ** 2, 0), base, lag)
+    days_fitted = _lagged_sum(fitted.astype(float), base, lag)
+    # shrunk towards a prior of dispersion_prior_days days at prior_dispersion: a court's first weeks
+    # (its weekly pattern not yet learnt) are not mistaken for a court without noise
+    per_day = np.where(days_fitted > 0, square / np.maximum(days_fitted, EPS), mu ** 2)
+    k = cfg.dispersion_prior_days
+    alpha = (resid + k * cfg.prior_dispersion * per_day) / np.maximum(square + k * per_day, EPS)
     alpha = np.clip(alpha, 0.0, 2.0)
-    judged = usable & enough & (mu > 0)
+    # the day's common factor across courts: a national quiet week after a holiday, the Spring
+    # Festival's fraction of normal, is every court's, and no court's incident
+    factor, peers = np.ones_like(x), np.zeros(x.shape, bool)
+    for group in np.unique(groups):
+        rows = groups == group
+        factor[rows], peers[rows] = _peer_factor(np.nan_to_num(x[rows]), mu[rows],
+                                                 (present & enough & (mu > 0))[rows], cfg.peer_min_courts)
+    mu = mu * factor
+    # a handful of events says nothing: judged where the last window_days expect min_expected_count
+    expected_recent = _lagged_sum(np.where(present, mu, 0), cfg.window_days, -1)
+    judged = present & enough & (mu > 0) & (~festival | peers) & (expected_recent >= cfg.min_expected_count)
     llr = {direction: [np.where(judged, _nb_llr(np.nan_to_num(x), mu, ratio * mu, alpha), np.nan)
                        for ratio in ratios]
            for direction, ratios in (("collapse", (cfg.count_ratio, cfg.critical_count_ratio)),
                                      ("surge", (1 / cfg.count_ratio, 1 / cfg.critical_count_ratio)))}
     weight = judged.astype(float)
     return llr, _recent(np.nan_to_num(x), weight, cfg.window_days), _recent(mu, weight, cfg.window_days)
+
+
+def _peer_factor(x: np.ndarray, mu: np.ndarray, fitted: np.ndarray, least: int) -> tuple[np.ndarray, np.ndarray]:
+    """Per day, the weighted median over courts (weights: their expected counts) of observed over
+    expected: what the day did to everyone. 1 on days with fewer than `least` courts to learn from.
+    Causal: the same day's data of other courts. A court's own incident moves the median by little
+    (at most its weight); a province-wide one, against the country's courts, by less than half."""
+    factor = np.ones(x.shape[1])
+    peers = fitted.sum(axis=0) >= least
+    for t in np.nonzero(peers)[0]:
+        on = fitted[:, t]
+        ratio, weight = x[on, t] / mu[on, t], mu[on, t]
+        order = np.argsort(ratio)
+        cum = np.cumsum(weight[order])
+        factor[t] = ratio[order][np.searchsorted(cum, cum[-1] / 2)]
+    return np.clip(factor, 0.05, 20.0)[None, :], peers[None, :]
 
 
 def _nb_llr(x, mu0, mu1, alpha):
@@ -147,11 +195,17 @@ def _rate_evidence(x: np.ndarray, n: np.ndarray, cfg: rules.Anomaly):
     bn = _lagged_sum(np.where(present, n, 0), base, lag)
     days_seen = _lagged_sum(present.astype(float), base, lag)
     p0 = bx / np.maximum(bn, EPS)
-    # the court's excess day-to-day variation (Pearson dispersion, at least binomial)
-    var = np.maximum(n * p0 * (1 - p0), EPS)
-    pearson = np.where(present, (np.nan_to_num(x) - n * p0) ** 2 / var, 0)
-    phi = np.maximum(1.0, _lagged_sum(pearson, base, lag) / np.maximum(days_seen, EPS))
-    judged = present & (days_seen >= cfg.min_baseline_days) & (p0 > 0) & (p0 < 1) & (bn >= cfg.min_trials)
+    # the court's excess day-to-day variation: the Pearson dispersion of the baseline days around
+    # the baseline rate p0 of the day judged (at least binomial), from lagged sums, since
+    # sum_s (x_s - n_s p0)^2 / n_s = sum x^2/n - 2 p0 sum x + p0^2 sum n
+    x2n = _lagged_sum(np.where(present, np.nan_to_num(x) ** 2 / np.maximum(np.nan_to_num(n), EPS), 0), base, lag)
+    pearson = (x2n - 2 * p0 * bx + p0 ** 2 * bn) / np.maximum(p0 * (1 - p0), EPS)
+    phi = np.maximum(1.0, pearson / np.maximum(days_seen, EPS))
+    # nor a rate on a handful of trials: the last week must hold min_trials (a week, not the 3-day
+    # window: a basic court closing six mediations a day is judged, one filing two cases is not)
+    recent_trials = _lagged_sum(np.where(present, n, 0), RECENT_TRIALS_DAYS, -1)
+    judged = present & (days_seen >= cfg.min_baseline_days) & (p0 > 0) & (p0 < 1) & (bn >= cfg.min_trials) & \
+        (recent_trials >= cfg.min_trials)
     # the shifts worth an alert (the rules' rate_change, or rate_ratio for small base rates such as
     # complaints), and twice as large: the larger is detected sooner, the smaller at all
     small_base = p0 < cfg.rate_change

@@ -108,3 +108,22 @@ def test_verdicts_are_causal():
     _, full = _open_days(rows)
     _, upto = _open_days(rows[rows["period_start"] <= START + timedelta(days=112)])
     assert [d for d in full if d <= 112] == upto
+
+
+def test_a_day_every_court_shares_is_no_court_s_anomaly():
+    # 12 basic courts; the week after a holiday every court files at 60% of normal (no alarm),
+    # and one of them at 15% (an alarm); the same week with too few courts to learn from is not judged
+    rng = np.random.default_rng(9)
+    cal = day_frame(START, START + timedelta(days=119))
+    quiet = np.where((np.arange(120) >= 90) & (np.arange(120) < 97), 0.6, 1.0)
+    rows, levels = [], {}
+    for c in range(12):
+        factor = quiet * np.where((c == 0) & (np.arange(120) >= 90) & (np.arange(120) < 97), 0.25, 1.0)
+        lam = np.where(cal["working_day"], 30 + 3 * c, 4) * factor
+        rows.append(_rows("case_filed", rng.poisson(lam), court=f"B{c}"))
+        levels[f"B{c}"] = "BASIC"
+    rows = pd.concat(rows, ignore_index=True)
+    held = cusum.conditions(rows, cal, CFG, IS_RATIO, WORSE, levels)
+    assert set(held["court_id"]) == {"B0"}
+    first = min((d - START).days for d in held["period_start"])
+    assert 90 <= first <= 93
