@@ -52,12 +52,14 @@ def _days(spark, metric, nums, dens=None, court="B1"):
                                        "value double, numerator double, denominator double")
 
 
-def test_threshold_month_to_date_with_minimum_denominator(spark):
+def test_threshold_month_to_date_once_the_month_shows_it(spark):
     # 20 calls a day, 80% answered: below the 0.85 warning, above 0.70 critical
     df = _days(spark, "hotline_answer_rate", [16] * 10, [20] * 10)
-    held = detectors.threshold(df, CFG.threshold).orderBy("date").collect()
-    # the month's denominator reaches 30 on the second day
-    assert held[0]["date"] == START + timedelta(days=1) and len(held) == 9
+    held = detectors.threshold(spark, df, CFG.threshold).orderBy("date").collect()
+    # the denominator reaches 30 on the second day, but 32 of 40 is not yet evidence of a rate
+    # below 0.85: the one-sided 90% upper bound falls below it on the fifth day (100 calls)
+    assert held[0]["date"] == START + timedelta(days=4) and len(held) == 6
+    assert held[0]["kind"] == "threshold" and held[0]["rule_id"] == "threshold:hotline_answer_rate"
     assert held[0]["severity"] == "warning" and held[0]["expected"] == 0.85
 
 
@@ -116,7 +118,7 @@ def test_zero_denominators_hold_no_condition_and_raise_nothing(spark):
     as_of = START + timedelta(days=79)
     spark.conf.set("spark.sql.codegen.wholeStage", "false")
     try:
-        assert _held(detectors.threshold(quiet, CFG.threshold)) == [
+        assert _held(detectors.threshold(spark, quiet, CFG.threshold)) == [
             ("hotline_answer_rate", d) for d in (START + timedelta(days=i) for i in range(40, 80))
             if d.month > START.month]
         assert detectors.anomaly(spark, quiet.unionByName(empty_counts), START, as_of, CFG.anomaly).count() == 0
