@@ -1,6 +1,7 @@
 """The metric catalog (schemas/metrics.yaml) as Python objects."""
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from functools import cache
 
@@ -59,6 +60,12 @@ class Catalog:
 
     def metric(self, metric_id: str) -> Metric:
         return next(m for m in self.metrics if m.id == metric_id)
+
+    def sources_of(self, metric_id: str) -> frozenset[str]:
+        """The sources whose records a metric counts: those of the measures its formula names."""
+        m = self.metric(metric_id)
+        words = set(re.findall(r"[a-z_0-9]+", f"{m.numerator} {m.denominator or ''}"))
+        return frozenset(x.source for x in self.measures if words & set(x.columns))
 
     def measures_of(self, source: str) -> list[Measure]:
         return [m for m in self.measures if m.source == source]

@@ -109,6 +109,14 @@ class Table:
             builder = builder.property(key, value)
         builder.execute()
 
+    def add_missing_columns(self, spark: SparkSession, warehouse: str) -> None:
+        """Add the declared columns an existing table lacks (new columns are nullable: old rows read null)."""
+        have = set(spark.read.format("delta").load(self.location(warehouse)).schema.fieldNames())
+        missing = [f for f in self.schema.fields if f.name not in have]
+        if missing:
+            columns = ", ".join(f"`{f.name}` {f.dataType.simpleString()}" for f in missing)
+            spark.sql(f"ALTER TABLE delta.`{self.location(warehouse)}` ADD COLUMNS ({columns})")
+
     def append(self, df: DataFrame, warehouse: str) -> None:
         """Append rows (creating the table as declared first); columns in declared order."""
         self.create_if_missing(df.sparkSession, warehouse)

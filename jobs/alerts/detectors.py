@@ -14,6 +14,7 @@ from pyspark.sql import types as T
 from pyspark.sql.window import Window
 
 from jobs.alerts import cusum, rules
+from jobs.alerts import threshold as threshold_rule
 from schemas.metric_catalog import catalog
 from schemas.workdays import day_frame
 
@@ -61,24 +62,21 @@ def feed(ledger: DataFrame, as_of: date, cfg: rules.FeedRule) -> DataFrame:
         silent_for.alias("observed"), F.lit(0).alias("expected")))
 
 
-def threshold(day_rows: DataFrame, cfg: rules.Threshold) -> DataFrame:
-    """A month's metric, to date, below its standard where its denominator is large enough."""
-    out = []
-    for rule in cfg.rules:
-        metric = rule.metric_id
-        m = Window.partitionBy("court_id", F.trunc("period_start", "month")).orderBy("period_start") \
-            .rowsBetween(Window.unboundedPreceding, 0)
-        mtd = (day_rows.where(F.col("metric_id") == metric)
-               .withColumn("num", F.sum("numerator").over(m)).withColumn("den", F.sum("denominator").over(m))
-               .withColumn("value", F.try_divide("num", "den")))
-        breach = mtd.where((F.col("den") >= cfg.min_denominator) & (F.col("value") < rule.warning_below))
-        critical = F.col("value") < rule.critical_below
-        out.append(breach.select(
-            F.lit("threshold").alias("kind"), F.lit(f"threshold:{metric}").alias("rule_id"), "court_id",
-            F.lit(metric).alias("metric_id"), F.lit(None).alias("source"), F.col("period_start").alias("date"),
-            F.when(critical, "critical").otherwise("warning").alias("severity"), F.col("value").alias("observed"),
-            F.when(critical, rule.critical_below).otherwise(rule.warning_below).alias("expected")))
-    return _conform(_union(out))
+def threshold(spark: SparkSession, day_rows: DataFrame, cfg: rules.Threshold) -> DataFrame:
+    """A month's metric, to date, below its standard once the month's data show it (jobs/alerts/threshold.py),
+    on the driver: a few rule metrics' day rows."""
+    metrics = [r.metric_id for r in cfg.rules]
+    if not metrics:
+        return spark.createDataFrame([], CONDITION)
+    rows = (day_rows.where(F.col("metric_id").isin(metrics))
+            .select("court_id", "metric_id", "period_start", "numerator", "denominator").toPandas())
+    held = threshold_rule.conditions(rows, cfg)
+    schema = "court_id string, metric_id string, period_start date, severity string, observed double, expected double"
+    df = spark.createDataFrame(held if len(held) else [], schema)
+    return _conform(df.select(
+        F.lit("threshold").alias("kind"), F.concat(F.lit("threshold:"), F.col("metric_id")).alias("rule_id"),
+        "court_id", "metric_id", F.lit(None).alias("source"), F.col("period_start").alias("date"),
+        "severity", "observed", "expected"))
 
 
 def _union(frames: list[DataFrame]) -> DataFrame:
@@ -122,8 +120,10 @@ def _g_binomial(x: Column, n: Column, p: Column) -> Column:
     return 2 * (term(x, p) + term(n - x, 1 - p))
 
 
-def anomaly(spark: SparkSession, day_rows: DataFrame, start: date, as_of: date, cfg: rules.Anomaly) -> DataFrame:
-    """Daily metrics that depart sharply from the court's own expected level.
+def anomaly(spark: SparkSession, day_rows: DataFrame, start: date, as_of: date, cfg: rules.Anomaly,
+            courts: DataFrame | None = None) -> DataFrame:
+    """Daily metrics that depart sharply from the court's own expected level (`courts`: the
+    registry, whose levels nb_cusum's common day factors are learnt within).
 
     Causal: the verdict for day d reads days <= d only. The expected level is
     learnt from the `baseline_days` before the evaluation window, per day type
@@ -131,7 +131,7 @@ def anomaly(spark: SparkSession, day_rows: DataFrame, start: date, as_of: date, 
     """
     method = cfg.method
     if method == "nb_cusum":
-        return nb_cusum(spark, day_rows, start, as_of, cfg)
+        return nb_cusum(spark, day_rows, start, as_of, cfg, courts)
     if method == "robust_z":
         return robust_z(spark, day_rows, start, as_of, cfg)
     if method != "pooled_gtest":
@@ -201,7 +201,8 @@ def _anomaly_conditions(fired: DataFrame) -> DataFrame:
         "severity", "observed", "expected"))
 
 
-def nb_cusum(spark: SparkSession, day_rows: DataFrame, start: date, as_of: date, cfg: rules.Anomaly) -> DataFrame:
+def nb_cusum(spark: SparkSession, day_rows: DataFrame, start: date, as_of: date, cfg: rules.Anomaly,
+             courts: DataFrame | None = None) -> DataFrame:
     """Accumulated evidence against each court's own baseline (jobs/alerts/cusum.py), on the driver:
     the day rows of the judged metrics are a few columns per court-day (~4M rows nationally)."""
     cat = catalog()
@@ -210,7 +211,8 @@ def nb_cusum(spark: SparkSession, day_rows: DataFrame, start: date, as_of: date,
     cal = day_frame(start, as_of)
     worse = {m: (cat.metric(m).direction in ("higher", "neutral"), cat.metric(m).direction in ("lower", "neutral"))
              for m in cfg.metrics}
-    held = cusum.conditions(rows, cal, cfg, {m: cat.metric(m).is_ratio for m in cfg.metrics}, worse)
+    levels = {} if courts is None else {r["court_id"]: r["level"] for r in courts.select("court_id", "level").collect()}
+    held = cusum.conditions(rows, cal, cfg, {m: cat.metric(m).is_ratio for m in cfg.metrics}, worse, levels)
     schema = "court_id string, metric_id string, period_start date, severity string, observed double, " \
              "expected double, direction string"
     return _anomaly_conditions(spark.createDataFrame(held if len(held) else [], schema))

@@ -9,18 +9,20 @@ alerts, and an episode that grows keeps its id.
 from __future__ import annotations
 
 import hashlib
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta, timezone
 
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
-from jobs.alerts import detectors
+from jobs.alerts import causes, detectors
 from jobs.alerts.rules import AlertRules
 from schemas.metric_catalog import catalog
 from schemas.warehouse import table
 
 ALERTS = table("gold.alerts")
+ALERT_CAUSES = table("gold.alert_causes")
+DAILY_BREAKDOWNS = table("work.daily_breakdowns")
 BATCHES = table("ops.batches")
 COURTS = table("silver.courts")
 COURT_METRICS = table("gold.court_metrics")
@@ -39,8 +41,8 @@ def conditions(spark: SparkSession, warehouse: str, as_of: date, cfg: AlertRules
         (F.col("period") == "day") & F.col("period_start").between(F.lit(history_start), F.lit(as_of)))
     parts = [
         detectors.feed(ledger.where(F.col("business_date") >= F.lit(history_start)), as_of, cfg.feed),
-        detectors.threshold(days, cfg.threshold),
-        detectors.anomaly(spark, days, history_start, as_of, cfg.anomaly),
+        detectors.threshold(spark, days, cfg.threshold),
+        detectors.anomaly(spark, days, history_start, as_of, cfg.anomaly, COURTS.read(spark, warehouse)),
     ]
     out = parts[0].unionByName(parts[1]).unionByName(parts[2])
     return out.where(F.col("date").between(F.lit(start), F.lit(as_of)))
@@ -58,10 +60,16 @@ class Episode:
     severity: str
     observed: float
     expected: float
+    # the feed outage that explains this anomaly (Alertmanager's inhibition): recorded, not notified
+    inhibitor: "Episode | None" = field(default=None, repr=False, compare=False)
 
     @property
     def key(self) -> tuple:
         return (self.kind, self.rule_id, self.court_id, self.metric_id, self.source)
+
+    @property
+    def inhibited(self) -> bool:
+        return self.inhibitor is not None
 
 
 def episodes(conds: DataFrame, reopen_within_days: int = GAP_ENDS_EPISODE) -> list[Episode]:
@@ -81,6 +89,22 @@ def episodes(conds: DataFrame, reopen_within_days: int = GAP_ENDS_EPISODE) -> li
         else:
             out.append(Episode(*key, r["date"], r["date"], r["severity"], r["observed"], r["expected"]))
     return out
+
+
+def inhibit(found: list[Episode], silent_days: int, quiet_period_days: int) -> list[Episode]:
+    """Mark each anomaly that a feed outage of the same court explains: a metric of the silent source
+    whose episode overlaps the outage, from its first silent day (the feed alert opens `silent_days`
+    in) to the quiet period after it. A feed outage then shows as one alert, not one per metric."""
+    outages = [e for e in found if e.kind == "feed"]
+    cat = catalog()
+    for e in found:
+        if e.kind != "anomaly":
+            continue
+        sources = cat.sources_of(e.metric_id)
+        e.inhibitor = next((f for f in outages if f.court_id == e.court_id and f.source in sources
+                            and e.window_start <= f.window_end + timedelta(days=quiet_period_days)
+                            and e.window_end >= f.window_start - timedelta(days=silent_days - 1)), None)
+    return found
 
 
 def fingerprint(key: tuple, first_day: date) -> str:
@@ -111,11 +135,13 @@ def reconcile(existing: list[dict], found: list[Episode], as_of: date, lookback_
     by_key: dict[tuple, list[dict]] = {}
     for a in existing:
         by_key.setdefault(tuple(a[k] for k in KEY), []).append(a)
-    out, matched = [], set()
+    out, matched, ids = [], set(), {}
     for e in found:
         prior = next((a for a in by_key.get(e.key, []) if a["alert_id"] not in matched
                       and a["window_start"] <= e.window_end
                       and (e.window_start - a["window_end"]).days <= reopen_within_days), None)
+        if prior:
+            matched.add(prior["alert_id"])
         start = min(e.window_start, prior["window_start"]) if prior else e.window_start
         status = "firing" if (as_of - e.window_end).days < GAP_ENDS_EPISODE else "resolved"
         court = courts.get(e.court_id, {})
@@ -128,14 +154,17 @@ def reconcile(existing: list[dict], found: list[Episode], as_of: date, lookback_
             "message": message(e, court.get("name", e.court_id)),
             "first_detected_at": prior["first_detected_at"] if prior else now,
         }
+        ids[id(e)] = row["alert_id"]
+        out.append(row)
+    for e, row in zip(found, out):
+        row["inhibited_by"] = ids.get(id(e.inhibitor)) if e.inhibited else None
+        prior = next((a for a in by_key.get(e.key, []) if a["alert_id"] == row["alert_id"]), None)
         if prior:
-            matched.add(prior["alert_id"])
-            same = all(row[k] == prior[k] for k in ("window_start", "window_end", "status", "severity",
-                                                    "observed", "expected"))
+            same = all(row[k] == prior.get(k) for k in ("window_start", "window_end", "status", "severity",
+                                                        "observed", "expected", "inhibited_by"))
             row["updated_at"] = prior["updated_at"] if same else now
         else:
             row["updated_at"] = now
-        out.append(row)
     for a in existing:
         if a["alert_id"] in matched or a["status"] != "firing":
             continue
@@ -144,16 +173,64 @@ def reconcile(existing: list[dict], found: list[Episode], as_of: date, lookback_
     return out
 
 
+def found_episodes(spark: SparkSession, warehouse: str, as_of: date, cfg: AlertRules) -> list[Episode]:
+    """The episodes the data show as of `as_of`, with the anomalies a feed outage explains marked."""
+    found = episodes(conditions(spark, warehouse, as_of, cfg), cfg.quiet_period_days)
+    return inhibit(found, cfg.feed.silent_days, cfg.quiet_period_days)
+
+
+def with_causes(spark: SparkSession, warehouse: str, changed: list[dict], cfg: AlertRules) -> None:
+    """Find the top contributors of each changed anomaly and threshold alert, write them to
+    gold/alert_causes (one commit, replacing those alerts' causes) and into its message."""
+    judged = [r for r in changed if r["kind"] in ("anomaly", "threshold")]
+    if not judged:
+        return
+    a = cfg.anomaly
+    spans = {r["alert_id"]: causes.windows(r["kind"], r["window_start"], r["window_end"], a.window_days,
+                                           a.baseline_days, a.guard_days) for r in judged}
+    first = min(b[0] for _, b in spans.values())
+    last = max(r["window_end"] for r in judged)
+    rows = (DAILY_BREAKDOWNS.read(spark, warehouse)
+            .where(F.col("court_id").isin(sorted({r["court_id"] for r in judged}))
+                   & F.col("date").between(F.lit(first), F.lit(last)))
+            .select("court_id", "date", "breakdown", "member", "measure", "value").toPandas())
+    by_court = dict(tuple(rows.groupby("court_id"))) if len(rows) else {}
+    found = []
+    for r in judged:
+        recent, baseline = spans[r["alert_id"]]
+        court_rows = by_court.get(r["court_id"])
+        if court_rows is None:
+            continue
+        days = (recent[1] - recent[0]).days + 1
+        is_count = not catalog().metric(r["metric_id"]).is_ratio
+        top = causes.contributors(court_rows, r["metric_id"], recent, baseline,
+                                  r["expected"] * days if is_count and r["kind"] == "anomaly" else None)
+        text = causes.summary(top, r["metric_id"])
+        r["message"] = r["message"].split(causes.SEPARATOR)[0] + (f"{causes.SEPARATOR}{text}" if text else "")
+        found += [(r["alert_id"], rank, c.breakdown, c.member, c.observed, c.expected, c.change, c.share)
+                  for rank, c in enumerate(top, 1)]
+    ALERT_CAUSES.create_if_missing(spark, warehouse)
+    ids = ", ".join(f"'{r['alert_id']}'" for r in judged)  # fingerprints: hex digits only
+    (ALERT_CAUSES.delta_table(spark, warehouse).alias("t")
+     .merge(spark.createDataFrame(found, ALERT_CAUSES.schema).alias("s"),
+            "t.alert_id = s.alert_id AND t.breakdown = s.breakdown AND t.member = s.member")
+     .whenMatchedUpdateAll().whenNotMatchedInsertAll()
+     .whenNotMatchedBySourceDelete(condition=f"t.alert_id IN ({ids})")
+     .execute())
+
+
 def evaluate(spark: SparkSession, warehouse: str, as_of: date, cfg: AlertRules) -> list[dict]:
     """Derive the alerts as of `as_of` and merge them into gold/alerts. Returns the changed rows."""
     ALERTS.create_if_missing(spark, warehouse)
+    ALERTS.add_missing_columns(spark, warehouse)  # a warehouse from before a column was declared
     courts = {r["court_id"]: r.asDict() for r in COURTS.read(spark, warehouse).collect()}
     existing = [r.asDict() for r in ALERTS.read(spark, warehouse).collect()]
-    found = episodes(conditions(spark, warehouse, as_of, cfg), cfg.quiet_period_days)
+    found = found_episodes(spark, warehouse, as_of, cfg)
     now = datetime.now(timezone.utc)
     rows = reconcile(existing, found, as_of, detectors.lookback_start(as_of, cfg.lookback_days), courts, now,
                      cfg.quiet_period_days)
     changed = [r for r in rows if r["updated_at"] == now]
+    with_causes(spark, warehouse, changed, cfg)
     if changed:
         (ALERTS.delta_table(spark, warehouse).alias("t")
          .merge(spark.createDataFrame(changed, ALERTS.schema).alias("s"), "t.alert_id = s.alert_id")

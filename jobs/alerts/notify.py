@@ -3,7 +3,11 @@ newly resolved alerts, through the notifier chosen in conf/alerts.yaml.
 
 What was sent is kept in ops/notifications, so an alert is announced once as
 new and once as resolved. A silence (court, rule, until) set by the guidance
-center in ops/silences stops the message, not the recording.
+center in ops/silences stops the message, not the recording, and so does an
+inhibition (an anomaly that its court's feed outage explains, gold/alerts'
+inhibited_by). When several courts of one high court breach the same rule on
+overlapping days, the digest tells it once: one group listing the courts
+(Alertmanager's grouping); each court keeps its own alert.
 """
 from __future__ import annotations
 
@@ -26,6 +30,7 @@ log = logging.getLogger("courtwatch.notify")
 ALERTS = table("gold.alerts")
 NOTIFICATIONS = table("ops.notifications")
 SILENCES = table("ops.silences")
+GROUP_WITHIN_DAYS = 3  # courts whose episodes of one rule begin this close together are one group
 DIGEST_FIELDS = ("alert_id", "kind", "rule_id", "court_id", "metric_id", "source", "window_start", "window_end",
                  "status", "severity", "observed", "expected", "message")
 
@@ -43,17 +48,53 @@ def digests(alerts: list[dict], sent: set[tuple[str, str]], silences: list[dict]
     """high_court_id -> {"new": [...], "resolved": [...]} of what is due and not silenced."""
     out: dict[str, dict] = {}
     for a in sorted(alerts, key=lambda a: (a["high_court_id"] or "", a["court_id"], a["alert_id"])):
-        if (a["alert_id"], a["status"]) in sent or a["high_court_id"] is None or _silenced(silences, a, as_of):
+        if (a["alert_id"], a["status"]) in sent or a["high_court_id"] is None or _silenced(silences, a, as_of) \
+                or a.get("inhibited_by"):
             continue
         bucket = "new" if a["status"] == "firing" else "resolved"
         item = {k: (v.isoformat() if isinstance(v, date) else v) for k, v in a.items() if k in DIGEST_FIELDS}
         out.setdefault(a["high_court_id"], {"new": [], "resolved": []})[bucket].append(item)
+    for digest in out.values():
+        digest["groups"] = groups(digest["new"])
     return out
+
+
+def groups(new: list[dict]) -> list[dict]:
+    """New alerts of one rule (and metric or source) at two or more courts, beginning within
+    GROUP_WITHIN_DAYS of each other: each group is told as one item."""
+    by_rule: dict[tuple, list[dict]] = {}
+    for a in sorted(new, key=lambda a: (a["rule_id"], a["metric_id"] or "", a["source"] or "", a["window_start"])):
+        by_rule.setdefault((a["rule_id"], a["metric_id"], a["source"]), []).append(a)
+    out = []
+    for (rule_id, metric_id, source), items in by_rule.items():
+        run: list[dict] = []
+        for a in items + [None]:
+            if a is not None and (not run or (date.fromisoformat(a["window_start"]) -
+                                              date.fromisoformat(run[0]["window_start"])).days <= GROUP_WITHIN_DAYS):
+                run.append(a)
+                continue
+            if len({r["court_id"] for r in run}) >= 2:
+                out.append({"rule_id": rule_id, "metric_id": metric_id, "source": source,
+                            "window_start": run[0]["window_start"],
+                            "severity": "critical" if any(r["severity"] == "critical" for r in run) else "warning",
+                            "courts": sorted({r["court_id"] for r in run}),
+                            "alert_ids": [r["alert_id"] for r in run]})
+            run = [a] if a is not None else []
+    return out
+
+
+def _severity(severity: str) -> str:
+    return "严重" if severity == "critical" else "预警"
 
 
 def _text(high_court_id: str, as_of: date, digest: dict) -> str:
     lines = [f"{high_court_id} 预警摘要（截至 {as_of}）", f"新增 {len(digest['new'])} 条，已解除 {len(digest['resolved'])} 条", ""]
-    lines += [f"[新增][{'严重' if a['severity'] == 'critical' else '预警'}] {a['message']}" for a in digest["new"]]
+    grouped = {i for g in digest.get("groups", []) for i in g["alert_ids"]}
+    by_id = {a["alert_id"]: a for a in digest["new"]}
+    for g in digest.get("groups", []):
+        lines.append(f"[新增][{_severity(g['severity'])}] {len(g['courts'])} 家法院同时出现同类预警（{g['window_start']} 起）：")
+        lines += [f"    {by_id[i]['message']}" for i in g["alert_ids"]]
+    lines += [f"[新增][{_severity(a['severity'])}] {a['message']}" for a in digest["new"] if a["alert_id"] not in grouped]
     lines += [f"[解除] {a['message']}" for a in digest["resolved"]]
     return "\n".join(lines)
 

@@ -50,6 +50,11 @@ class ThresholdRule(_Rules):
 
 class Threshold(_Rules):
     min_denominator: int = Field(30, ge=0)  # checked only where the month's denominator reaches this
+    # (jobs/alerts/threshold.py) opened when the month's rate is below the standard with this confidence ...
+    confidence: float = Field(0.9, ge=0.5, lt=1)
+    # ... and held until the value is back this far above it for this many days
+    recover_margin: float = Field(0.02, ge=0, lt=1)
+    normal_days_to_resolve: PositiveInt = 2
     rules: tuple[ThresholdRule, ...] = ()
 
 
@@ -72,8 +77,11 @@ class Anomaly(_Rules):
     cusum_threshold: float = Field(8, gt=0)  # evidence (log-likelihood ratio) that opens an episode
     guard_days: int = Field(7, ge=0)  # the baseline ends this many days before the day judged
     weekday_prior_days: float = Field(4, ge=0)  # a court's weekday profile is shrunk to flat by this
+    prior_dispersion: float = Field(0.05, ge=0)  # a count's over-dispersion before the court's own is known ...
+    dispersion_prior_days: float = Field(7, ge=0)  # ... weighing this many days
     normal_days_to_resolve: PositiveInt = 2  # days back in the normal range that end an episode
     skip_counts_in_festivals: bool = True
+    peer_min_courts: PositiveInt = 8  # nb_cusum: a day's common factor needs this many courts to learn from
 
     @field_validator("metrics")
     @classmethod

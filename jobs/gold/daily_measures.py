@@ -10,6 +10,8 @@ without counting anything twice.
 """
 from __future__ import annotations
 
+import hashlib
+
 from pyspark.sql import Column, DataFrame, SparkSession
 from pyspark.sql import functions as F
 
@@ -78,23 +80,29 @@ def _silver_versions(spark: SparkSession, warehouse: str) -> dict[str, int]:
     return out
 
 
+def _breakdowns_declared() -> str:
+    """The breakdowns as declared: a change (a new breakdown, a measure added to one) rebuilds the table."""
+    return hashlib.sha256(repr(catalog().breakdowns).encode()).hexdigest()[:16]
+
+
 def update(spark: SparkSession, warehouse: str, full: bool = False) -> bool:
     """Bring daily_measures and daily_breakdowns up to silver. True if the measures changed."""
     changed = _maintain(spark, warehouse, full, DAILY_MEASURES, contributions)
-    _maintain(spark, warehouse, full, DAILY_BREAKDOWNS, breakdown_contributions)
+    _maintain(spark, warehouse, full, DAILY_BREAKDOWNS, breakdown_contributions, _breakdowns_declared())
     return changed
 
 
-def _maintain(spark: SparkSession, warehouse: str, full: bool, target, contribute) -> bool:
+def _maintain(spark: SparkSession, warehouse: str, full: bool, target, contribute, declared: str | None = None) -> bool:
     """Keep `target` (keyed by its declared key) the sum of `contribute` over silver."""
     current = _silver_versions(spark, warehouse)
     meta = target.last_commit_metadata(spark, warehouse, WATERMARK)
     keys = target.key
-    if full or meta is None:
+    stamp = {WATERMARK: current, **({"declared": declared} if declared else {})}
+    if full or meta is None or meta.get("declared") != declared:
         parts = [p for s in current if (p := contribute(table(f"silver.{s}").read(spark, warehouse), s)) is not None]
         if not parts:
             return False
-        target.overwrite(_total(parts, keys).where("value != 0"), warehouse, {WATERMARK: current})
+        target.overwrite(_total(parts, keys).where("value != 0"), warehouse, stamp)
         return True
     done = meta[WATERMARK]
     parts = []
@@ -113,7 +121,7 @@ def _maintain(spark: SparkSession, warehouse: str, full: bool, target, contribut
         return False
     delta = _total(parts, keys).where("value != 0")
     match = " AND ".join(f"t.{k} <=> s.{k}" for k in keys)
-    (target.delta_table(spark, warehouse, {WATERMARK: current}).alias("t")
+    (target.delta_table(spark, warehouse, stamp).alias("t")
      .merge(delta.alias("s"), match)
      .whenMatchedDelete(condition="t.value + s.value = 0")
      .whenMatchedUpdate(set={"value": "t.value + s.value"})

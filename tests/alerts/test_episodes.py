@@ -82,3 +82,23 @@ def test_vanished_condition_is_resolved(spark):
     # late data shows the condition never held: the alert is resolved, not left firing
     after = _reconcile(rows, [], D + timedelta(days=7))
     assert [r["status"] for r in after] == ["resolved"]
+
+
+def _episode(kind, metric=None, source=None, start=0, end=0, court="B1"):
+    rule = {"feed": "feed_silence", "anomaly": "anomaly:collapse"}[kind]
+    return alerts.Episode(kind, rule, court, metric, source, D + timedelta(days=start), D + timedelta(days=end),
+                          "warning", 0.0, 1.0)
+
+
+def test_a_feed_outage_inhibits_the_anomalies_of_its_source_at_its_court():
+    outage = _episode("feed", source="cases", start=3, end=6)  # silent from day 2 (the alert opens on the 2nd day)
+    filings = _episode("anomaly", "case_filed", start=2, end=4)
+    efile = _episode("anomaly", "efile_sync_rate", start=8, end=9)  # in the quiet period after it
+    calls = _episode("anomaly", "hotline_calls", start=3, end=5)  # another source: still an alert
+    elsewhere = _episode("anomaly", "case_filed", start=3, end=5, court="B2")
+    later = _episode("anomaly", "case_filed", start=12, end=14)  # long after: an alert of its own
+    found = alerts.inhibit([outage, filings, efile, calls, elsewhere, later], silent_days=2, quiet_period_days=2)
+    assert [e.inhibited for e in found] == [False, True, True, False, False, False]
+    rows = _reconcile([], found, D + timedelta(days=14))
+    feed_id = rows[0]["alert_id"]
+    assert [r["inhibited_by"] for r in rows] == [None, feed_id, feed_id, None, None, None]

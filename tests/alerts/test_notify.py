@@ -45,6 +45,32 @@ def test_silence_stops_notification_until_its_date():
     assert notify.digests(alerts, set(), everything, AS_OF) == {}
 
 
+@pytest.mark.unit
+def test_inhibited_alerts_are_recorded_not_notified():
+    alerts = [alert("f1"), {**alert("a1", rule="anomaly:collapse"), "kind": "anomaly", "metric_id": "case_filed",
+                            "source": None, "inhibited_by": "f1"}]
+    due = notify.digests(alerts, set(), [], AS_OF)
+    assert [a["alert_id"] for a in due["H1"]["new"]] == ["f1"]
+
+
+@pytest.mark.unit
+def test_courts_of_one_province_breaching_one_rule_together_are_told_once(tmp_path):
+    def anomaly(alert_id, court, start):
+        return {**alert(alert_id, court=court, rule="anomaly:surge"), "kind": "anomaly", "source": None,
+                "metric_id": "hotline_complaint_share", "window_start": start,
+                "message": f"{court} 投诉占比骤升"}
+
+    alerts = [anomaly("a1", "B1", date(2026, 3, 8)), anomaly("a2", "B2", date(2026, 3, 9)),
+              anomaly("a3", "B3", date(2026, 3, 10)), anomaly("a4", "B4", date(2026, 3, 1)),  # a week earlier
+              alert("f1", court="B5")]
+    digest = notify.digests(alerts, set(), [], AS_OF)["H1"]
+    assert [(g["courts"], g["alert_ids"]) for g in digest["groups"]] == [(["B1", "B2", "B3"], ["a1", "a2", "a3"])]
+    assert len(digest["new"]) == 5  # each court keeps its own alert
+    notify.notifier(Notify(notifier="outbox", outbox_dir=str(tmp_path))).send("H1", AS_OF, digest)
+    text = json.loads((tmp_path / "2026-03-10" / "H1.json").read_text())["text"]
+    assert text.count("3 家法院同时出现同类预警") == 1 and text.count("[新增]") == 3  # the group, a4 and f1
+
+
 def _digest():
     return notify.digests([alert("a1")], set(), [], AS_OF)["H1"]
 

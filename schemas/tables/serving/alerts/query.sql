@@ -3,7 +3,7 @@ SELECT a.alert_id, a.kind, kl.name AS kind_name, a.rule_id, a.court_id, coalesce
        a.metric_id, k.name AS metric_name, a.source, sl.name AS source_name,
        a.window_start, a.window_end, CAST(a.window_end - a.window_start + 1 AS INTEGER) AS age_days,
        a.status, st.name AS status_name, a.severity, sv.name AS severity_name,
-       a.observed, a.expected, a.message, a.first_detected_at, a.updated_at
+       a.observed, a.expected, a.message, a.first_detected_at, a.updated_at, a.inhibited_by
 FROM gold.alerts a
 LEFT JOIN silver.courts c ON c.court_id = a.court_id
 LEFT JOIN silver.courts h ON h.court_id = a.high_court_id

@@ -2,6 +2,7 @@ SELECT b.court_id, c.name AS court_name, c.province_code, coalesce(c.province_na
        b.date, b.breakdown, bl.name AS breakdown_name, coalesce(l.name, b.member, '未填') AS member,
        sum(b.value) FILTER (WHERE b.measure = 'filed') AS filed,
        sum(b.value) FILTER (WHERE b.measure = 'closed') AS closed,
+       sum(b.value) FILTER (WHERE b.measure = 'filed_efile_synced') AS filed_efile_synced,
        sum(b.value) FILTER (WHERE b.measure = 'calls') AS calls,
        sum(b.value) FILTER (WHERE b.measure = 'calls_answered') AS calls_answered,
        sum(b.value) FILTER (WHERE b.measure = 'wait_seconds') AS wait_seconds,
