@@ -102,3 +102,32 @@ def test_a_feed_outage_inhibits_the_anomalies_of_its_source_at_its_court():
     rows = _reconcile([], found, D + timedelta(days=14))
     feed_id = rows[0]["alert_id"]
     assert [r["inhibited_by"] for r in rows] == [None, feed_id, feed_id, None, None, None]
+
+
+def test_causes_are_stored_with_the_alert_and_named_in_its_message(spark, tmp_path):
+    from courtwatch.settings import load_profile
+    from jobs.alerts.episodes import ALERT_CAUSES, DAILY_BREAKDOWNS
+
+    cfg = load_profile("test").alert_rules()
+    wh = str(tmp_path)
+    end = D + timedelta(days=80)
+    rows = []
+    for i in range(81):
+        day = D + timedelta(days=i)
+        civil = 2.0 if i >= 78 else 30.0  # civil filings collapse over the last three days
+        rows += [("B1", day, "case_type", "civil", "filed", civil), ("B1", day, "case_type", "criminal", "filed", 5.0),
+                 ("B1", day, "filing_channel", "online", "filed", civil / 2 + 2),
+                 ("B1", day, "filing_channel", "counter", "filed", civil / 2 + 3)]
+    DAILY_BREAKDOWNS.append_rows(spark, rows, wh)
+    alert = {"alert_id": "a" * 32, "kind": "anomaly", "court_id": "B1", "metric_id": "case_filed",
+             "window_start": end - timedelta(days=2), "window_end": end, "expected": 35.0,
+             "message": "东城法院（B1）收案数骤降：近期 7.0，通常 35.0（严重）"}
+    alerts.with_causes(spark, wh, [alert], cfg)
+    # civil carries the whole fall; the channels split it as they split everything (not telling)
+    assert alert["message"].endswith("（严重）；主要来自 民事 −84件")
+    stored = ALERT_CAUSES.read(spark, wh).orderBy("rank").collect()
+    assert stored[0]["alert_id"] == "a" * 32 and {(r["breakdown"], r["member"]) for r in stored} == {
+        ("case_type", "civil"), ("filing_channel", "online"), ("filing_channel", "counter")}
+    # found again (the episode grew): its causes are replaced, not added to, and the message names them once
+    alerts.with_causes(spark, wh, [alert], cfg)
+    assert ALERT_CAUSES.read(spark, wh).count() == len(stored) and alert["message"].count("主要来自") == 1
