@@ -256,7 +256,7 @@ def main(argv: list[str] | None = None) -> int:
     e.add_argument("--days", type=int, default=90)
     e.add_argument("--incidents", type=int, default=12)
     e.add_argument("--seeds", default="3", help="comma-separated generator seeds")
-    e.add_argument("--methods", default="pooled_gtest,nb_cusum,robust_z")
+    e.add_argument("--methods", default="nb_cusum,pooled_gtest,robust_z")
     e.add_argument("--workdir", help="where to generate (default: a temporary directory)")
     e.add_argument("--out", help="write the full results as JSON")
     e.add_argument("--rescore", action="store_true",

@@ -59,7 +59,7 @@ class Threshold(_Rules):
 
 
 class Anomaly(_Rules):
-    method: Literal["pooled_gtest", "nb_cusum", "robust_z"] = "pooled_gtest"
+    method: Literal["pooled_gtest", "nb_cusum", "robust_z"] = "nb_cusum"
     metrics: list[str]
     baseline_days: PositiveInt = 56
     min_baseline_days: PositiveInt = 14
