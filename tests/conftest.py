@@ -21,6 +21,7 @@ import tempfile
 from pathlib import Path
 
 import pytest
+import yaml
 
 from courtwatch.settings import DATA_UMASK
 
@@ -145,6 +146,25 @@ def generated(spark, tmp_path_factory):
 def run(spark):
     """Run the whole pipeline, as `courtwatch run` does: run(landing, warehouse, **kw)."""
     return lambda landing, warehouse, **kw: run_pipeline(spark, landing, warehouse, **kw)
+
+
+def strict_alerts_file(folder) -> Path:
+    """conf/alerts.yaml with e-file generation held to 0.97, written into `folder`: a week or two of tiny
+    data breaches no standard of conf/alerts.yaml with evidence, and tests that compare gold/alerts
+    between two ways of running need some (the tiny profile's larger courts generate e-files ~0.91)."""
+    rules = yaml.safe_load(Path("conf/alerts.yaml").read_text())
+    for rule in rules["threshold"]["rules"]:
+        if rule["metric_id"] == "efile_sync_rate":
+            rule["warning_below"] = 0.97
+    path = Path(folder) / "alerts.yaml"
+    path.write_text(yaml.safe_dump(rules))
+    return path
+
+
+def strict_alert_rules(folder):
+    from courtwatch.settings import load_profile
+
+    return load_profile("test").model_copy(update={"alerts_file": str(strict_alerts_file(folder))}).alert_rules()
 
 
 def table(spark, warehouse, name):

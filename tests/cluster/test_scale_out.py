@@ -22,7 +22,7 @@ from moto.server import ThreadedMotoServer
 from courtwatch import spark_cluster as cluster
 from courtwatch.settings import load_profile
 from testbed.generate.landing_zone import generate
-from tests.conftest import free_port, run_pipeline
+from tests.conftest import free_port, run_pipeline, strict_alert_rules
 
 pytestmark = [pytest.mark.system, pytest.mark.timeout(1200)]
 COURTWATCH = str(Path(sys.executable).parent / "courtwatch")
@@ -36,9 +36,9 @@ COMPARED = ("silver/cases", "silver/hotline", "gold/court_metrics", "gold/region
 def reference(tmp_path_factory, spark):
     """A landing zone with an incident and faults, and the warehouse the local session builds from it."""
     root = tmp_path_factory.mktemp("scale-out")
-    # seed 6: its week raises an alert (gold/alerts is compared too, and must not be empty)
     generate("tiny", str(root / "landing"), date(2026, 9, 1), 7, seed=6, incidents=1, fault_share=0.05)
-    run_pipeline(spark, root / "landing", str(root / "local"))
+    # gold/alerts is compared too and must not be empty (tests/conftest.py: strict_alerts_file)
+    run_pipeline(spark, root / "landing", str(root / "local"), alert_rules=strict_alert_rules(root))
     return root
 
 
@@ -60,7 +60,7 @@ def _courtwatch(profile: Path, landing: str, warehouse: str, env: dict | None = 
 # --- a Spark standalone cluster -------------------------------------------------
 
 @pytest.fixture(scope="module")
-def standalone(tmp_path_factory):
+def standalone(tmp_path_factory, reference):
     root = tmp_path_factory.mktemp("cluster")
     conf = yaml.safe_load(Path("conf/cluster.yaml").read_text())
     port = free_port()
@@ -69,6 +69,7 @@ def standalone(tmp_path_factory):
     conf["spark"]["conf"].update({"spark.executor.memory": "1g", "spark.driver.memory": "1g",
                                   "spark.ui.enabled": "false"})
     conf["secrets_file"] = str(Path(".secrets/courtwatch.env").resolve())
+    conf["alerts_file"] = str(reference / "alerts.yaml")
     (root / "cluster.yaml").write_text(yaml.safe_dump(conf))
     profile = load_profile(str(root / "cluster.yaml"))
     cluster.up(profile)
@@ -124,7 +125,7 @@ CREDENTIALS = {"AWS_ACCESS_KEY_ID": "courtwatch-test", "AWS_SECRET_ACCESS_KEY": 
 
 
 @pytest.fixture(scope="module")
-def object_store(tmp_path_factory):
+def object_store(tmp_path_factory, reference):
     """moto's S3 server on a free loopback port, with an empty bucket, and conf/s3.yaml pointed at it."""
     port = free_port()
     server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)

@@ -25,9 +25,10 @@ import pytest
 import yaml
 
 from testbed.generate.landing_zone import generate
+from tests.conftest import strict_alert_rules, strict_alerts_file
 
 START, DAYS = date(2026, 9, 1), 10
-SEED = 6  # its ten days raise alerts (gold/alerts is compared, and must not be empty)
+SEED = 6  # its ten days raise alerts under strict_alerts_file (gold/alerts is compared, and must not be empty)
 PULLED_COURT = "B110002"  # publishes over HTTP (a court of the tiny profile's province 11)
 COURTWATCH = str(Path(sys.executable).parent / "courtwatch")
 
@@ -80,6 +81,7 @@ def setup(tmp_path_factory):
     profile.write_text(yaml.safe_dump({
         **test_conf,
         "landing": str(landing), "warehouse": str(root / "warehouse-dag"),
+        "alerts_file": str(strict_alerts_file(root)),  # gold/alerts is compared and must not be empty
         "airflow": {**test_conf["airflow"], "home": str(root / "airflow")},
         "pull": {"endpoints": [{"court_id": PULLED_COURT, "url": f"http://127.0.0.1:{server.server_address[1]}"}]},
     }))
@@ -99,7 +101,7 @@ def _same(spark, a: str, b: str, name: str, drop=()) -> None:
 
 def test_daily_dag_builds_the_same_gold_as_courtwatch_run(setup, spark, run):
     reference = str(setup["root"] / "warehouse-run")
-    run(str(setup["gen"]), reference)
+    run(str(setup["gen"]), reference, alert_rules=strict_alert_rules(setup["root"]))
 
     done = _airflow(setup["profile"], "dags", "test", "courtwatch_daily", "2026-09-12")
     states = _task_states(setup["home"])

@@ -85,7 +85,7 @@ def test_thrift_server_answers_jdbc(built):
 
             def readable(path):
                 return subprocess.run(["runuser", "-u", account.pw_name, "--", "test", "-r", str(path)]).returncode == 0
-            gold = next(Path(built["warehouse"], "gold", "alerts").rglob("*.parquet"))
+            gold = next(Path(built["warehouse"], "gold", "court_metrics").rglob("*.parquet"))
             assert readable(gold)
             assert not any(readable(p) for p in (next(Path(built["warehouse"], "bronze", "cases").rglob("*.parquet")),
                                                  built["root"] / "landing", built["root"] / "accounts.env",
