@@ -135,7 +135,7 @@ def reconcile(existing: list[dict], found: list[Episode], as_of: date, lookback_
     by_key: dict[tuple, list[dict]] = {}
     for a in existing:
         by_key.setdefault(tuple(a[k] for k in KEY), []).append(a)
-    out, matched, ids = [], set(), {}
+    out, matched, ids, priors = [], set(), {}, []
     for e in found:
         prior = next((a for a in by_key.get(e.key, []) if a["alert_id"] not in matched
                       and a["window_start"] <= e.window_end
@@ -156,9 +156,10 @@ def reconcile(existing: list[dict], found: list[Episode], as_of: date, lookback_
         }
         ids[id(e)] = row["alert_id"]
         out.append(row)
-    for e, row in zip(found, out):
+        priors.append(prior)
+    # a second pass: an inhibited anomaly names its feed alert, whose id the first pass settled
+    for e, row, prior in zip(found, out, priors):
         row["inhibited_by"] = ids.get(id(e.inhibitor)) if e.inhibited else None
-        prior = next((a for a in by_key.get(e.key, []) if a["alert_id"] == row["alert_id"]), None)
         if prior:
             same = all(row[k] == prior.get(k) for k in ("window_start", "window_end", "status", "severity",
                                                         "observed", "expected", "inhibited_by"))
