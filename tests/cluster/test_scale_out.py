@@ -138,6 +138,7 @@ def object_store(tmp_path_factory, reference):
     conf["spark"]["conf"].update({"spark.hadoop.fs.s3a.endpoint": endpoint, "spark.driver.memory": "1g",
                                   "spark.sql.shuffle.partitions": "2", "spark.ui.enabled": "false"})
     conf["secrets_file"] = str(Path(".secrets/courtwatch.env").resolve())
+    conf["alerts_file"] = str(reference / "alerts.yaml")  # the rules the local run raised its alerts under
     home = tmp_path_factory.mktemp("s3")
     conf["serving"] = {"duckdb_path": str(home / "serving" / "courtwatch.duckdb")}  # published through Spark and Arrow
     conf["superset"] = {"home": str(home / "superset")}
