@@ -26,6 +26,13 @@ alarms when enough days have spoken, and a handful of events never does.
   first weeks, its weekly pattern not yet learnt, are not taken for a court
   without noise.
 
+The evidence weighs the shift worth an alert against the edge of the court's
+normal range (`count_normal_share`, `rate_normal_share` of the way to that
+shift), not against the expected level itself: a court whose level moved a
+little for good (a trend, a boundary change) gives no evidence day after day,
+as it would against its old level (the indifference zone of a sequential
+test).
+
 The baseline ends `guard_days` before the day judged, so an incident does not
 teach the baseline its new level while it is still being judged.
 
@@ -85,13 +92,24 @@ def conditions(day_rows: pd.DataFrame, calendar: pd.DataFrame, cfg: rules.Anomal
             if not bad:
                 continue
             open_ = _episodes(llr[direction], cfg)
-            severity = _severity(observed, expected, direction, is_ratio[metric], cfg)
+            # a day an episode is held open without a verdict (too few trials, the festival) shows
+            # the last judged day's figures
+            judged = ~np.isnan(llr[direction][0])
+            seen, wanted = _carried(observed, judged), _carried(expected, judged)
+            severity = _severity(seen, wanted, direction, is_ratio[metric], cfg)
             s, d = np.nonzero(open_)
             out.append(pd.DataFrame({
                 "court_id": np.array(series, dtype=object)[s], "metric_id": metric,
                 "period_start": np.array(days, dtype=object)[d], "severity": severity[s, d],
-                "observed": observed[s, d], "expected": expected[s, d], "direction": direction}))
+                "observed": seen[s, d], "expected": wanted[s, d], "direction": direction}))
     return pd.concat(out, ignore_index=True) if out else pd.DataFrame(columns=columns)
+
+
+def _carried(values: np.ndarray, known: np.ndarray) -> np.ndarray:
+    """values where known, else the last known value of the series (an episode opens on a known day)."""
+    t = np.where(known, np.arange(values.shape[1])[None, :], 0)
+    last = np.maximum.accumulate(t, axis=1)
+    return np.take_along_axis(values, last, axis=1)
 
 
 def _lagged_sum(a: np.ndarray, width: int, lag: int) -> np.ndarray:
@@ -147,19 +165,27 @@ def _count_evidence(x: np.ndarray, cal: pd.DataFrame, cfg: rules.Anomaly, groups
     alpha = np.clip(alpha, 0.0, 2.0)
     # the day's common factor across courts: a national quiet week after a holiday, the Spring
     # Festival's fraction of normal, is every court's, and no court's incident
+    # (within the court's level: the intermediate courts' filings are appeals, which the Spring
+    # Festival moves otherwise; a level with too few courts to learn from has no factor)
+    learnt = present & enough & (mu > 0)
     factor, peers = np.ones_like(x), np.zeros(x.shape, bool)
     for group in np.unique(groups):
         rows = groups == group
-        factor[rows], peers[rows] = _peer_factor(np.nan_to_num(x[rows]), mu[rows],
-                                                 (present & enough & (mu > 0))[rows], cfg.peer_min_courts)
+        factor[rows], peers[rows] = _peer_factor(np.nan_to_num(x[rows]), mu[rows], learnt[rows], cfg.peer_min_courts)
     mu = mu * factor
     # a handful of events says nothing: judged where the last window_days expect min_expected_count
     expected_recent = _lagged_sum(np.where(present, mu, 0), cfg.window_days, -1)
     judged = present & enough & (mu > 0) & (~festival | peers) & (expected_recent >= cfg.min_expected_count)
-    llr = {direction: [np.where(judged, _nb_llr(np.nan_to_num(x), mu, ratio * mu, alpha), np.nan)
+    # evidence for the shift worth an alert against the edge of the court's normal range, not against
+    # its expected level itself: a level that moved a little for good gives no evidence day after
+    # day (the indifference zone of a sequential test), and "back to normal" means back within it
+    # (the edge: count_normal_share of the way to the smaller shift worth an alert)
+    share = cfg.count_normal_share
+    llr = {direction: [np.where(judged, _nb_llr(np.nan_to_num(x), edge * mu, ratio * mu, alpha), np.nan)
                        for ratio in ratios]
            for direction, ratios in (("collapse", (cfg.count_ratio, cfg.critical_count_ratio)),
-                                     ("surge", (1 / cfg.count_ratio, 1 / cfg.critical_count_ratio)))}
+                                     ("surge", (1 / cfg.count_ratio, 1 / cfg.critical_count_ratio)))
+           for edge in [1 + share * (ratios[0] - 1)]}
     weight = judged.astype(float)
     return llr, _recent(np.nan_to_num(x), weight, cfg.window_days), _recent(mu, weight, cfg.window_days)
 
@@ -174,7 +200,7 @@ def _peer_factor(x: np.ndarray, mu: np.ndarray, fitted: np.ndarray, least: int) 
     for t in np.nonzero(peers)[0]:
         on = fitted[:, t]
         ratio, weight = x[on, t] / mu[on, t], mu[on, t]
-        order = np.argsort(ratio)
+        order = np.argsort(ratio, kind="stable")
         cum = np.cumsum(weight[order])
         factor[t] = ratio[order][np.searchsorted(cum, cum[-1] / 2)]
     return np.clip(factor, 0.05, 20.0)[None, :], peers[None, :]
@@ -216,8 +242,10 @@ def _rate_evidence(x: np.ndarray, n: np.ndarray, cfg: rules.Anomaly):
     llr = {}
     with np.errstate(divide="ignore", invalid="ignore"):
         for direction, p1s in alternatives.items():
+            edge = p0 + cfg.rate_normal_share * (p1s[0] - p0)  # against the edge of the normal range, as for counts
             llr[direction] = [np.where(judged & (p1 > 0) & (p1 < 1) & (p1 != p0),
-                                       (xs * np.log(p1 / p0) + (ns - xs) * np.log((1 - p1) / (1 - p0))) / phi, np.nan)
+                                       (xs * np.log(p1 / edge) + (ns - xs) * np.log((1 - p1) / (1 - edge))) / phi,
+                                       np.nan)
                               for p1 in p1s]
     weight = np.where(judged, ns, 0.0)
     observed = _lagged_sum(xs * judged, cfg.window_days, -1) / np.maximum(_lagged_sum(weight, cfg.window_days, -1), EPS)
@@ -227,9 +255,10 @@ def _rate_evidence(x: np.ndarray, n: np.ndarray, cfg: rules.Anomaly):
 def _episodes(llrs: list[np.ndarray], cfg: rules.Anomaly) -> np.ndarray:
     """Which (series, day) an episode is open on: opened when the CUSUM of any alternative reaches
     the threshold, held until `normal_days_to_resolve` days in a row give evidence against every
-    alternative. No single day adds more than half the threshold (one odd day is not an incident)."""
+    alternative. No single day adds more than `max_day_share` of the threshold (one odd day is not
+    an incident)."""
     g, d = llrs[0].shape
-    cap = cfg.cusum_threshold / 2
+    cap = cfg.cusum_threshold * cfg.max_day_share
     s = [np.zeros(g) for _ in llrs]
     is_open = np.zeros(g, bool)
     normal_run = np.zeros(g, int)

@@ -80,6 +80,12 @@ class Anomaly(_Rules):
     prior_dispersion: float = Field(0.05, ge=0)  # a count's over-dispersion before the court's own is known ...
     dispersion_prior_days: float = Field(7, ge=0)  # ... weighing this many days
     normal_days_to_resolve: PositiveInt = 2  # days back in the normal range that end an episode
+    # a court's normal range reaches this share of the way from its expected level to the smallest
+    # change worth an alert (counts 0.8-1.4x expected, rates +-0.03 at the defaults): a court whose
+    # level moves that much for good (a trend, a new tribunal) is no incident
+    count_normal_share: float = Field(0.4, ge=0, lt=1)
+    rate_normal_share: float = Field(0.2, ge=0, lt=1)
+    max_day_share: float = Field(0.75, gt=0, le=1)  # no single day adds more of cusum_threshold than this
     skip_counts_in_festivals: bool = True
     peer_min_courts: PositiveInt = 8  # nb_cusum: a day's common factor needs this many courts to learn from
 

@@ -127,3 +127,21 @@ def test_a_day_every_court_shares_is_no_court_s_anomaly():
     assert set(held["court_id"]) == {"B0"}
     first = min((d - START).days for d in held["period_start"])
     assert 90 <= first <= 93
+
+
+def test_an_episode_held_open_without_a_verdict_shows_its_last_judged_figures():
+    # success falls on day 100; from day 104 the court closes no mediations for a week (no verdict)
+    rng = np.random.default_rng(5)
+    n = np.where((np.arange(140) >= 104) & (np.arange(140) < 111), 0, rng.poisson(6, 140))
+    p = np.where(np.arange(140) >= 100, 0.25, 0.69)
+    held, days = _open_days(_rows("mediation_success_rate", rng.binomial(n, p), n))
+    assert {104, 105, 106} <= set(days)
+    assert np.isfinite(held["observed"].astype(float)).all() and np.isfinite(held["expected"].astype(float)).all()
+
+
+def test_a_small_move_of_a_court_s_level_for_good_is_not_an_anomaly():
+    # a new boundary: from day 80 the court files 75% of what it did (inside its normal range)
+    for seed in range(3):
+        rng = np.random.default_rng(20 + seed)
+        factor = np.where(np.arange(140) >= 80, 0.75, 1.0)
+        assert _open_days(_rows("case_filed", _filings(rng, 140, 60, factor=factor)))[1] == [], seed
