@@ -90,11 +90,14 @@ run: setup
 	$(VENV)/bin/courtwatch run
 
 # The SQL endpoint and Superset (dashboards, roles, users) in the background on
-# http://127.0.0.1:8088; `make down` stops them. Passwords: .secrets/accounts.env (one per person).
+# http://127.0.0.1:8088, the guidance loop (督办跟踪) on http://127.0.0.1:8090; `make down` stops
+# them. Passwords: .secrets/accounts.env (one per person, the same for both).
 up: setup
 	$(VENV)/bin/courtwatch superset up
+	$(VENV)/bin/courtwatch guidance up
 
 down:
+	$(VENV)/bin/courtwatch guidance down
 	$(VENV)/bin/courtwatch superset down
 
 demo: generate run up

@@ -215,6 +215,14 @@ def cmd_superset(args) -> int:
     return 0
 
 
+def cmd_guidance(args) -> int:
+    from courtwatch.guidance import web
+
+    profile = load_profile(args.conf)
+    {"serve": web.serve, "up": web.up, "down": web.down}[args.action](profile)
+    return 0
+
+
 def cmd_cluster(args) -> int:
     from courtwatch import spark_cluster
 
@@ -325,6 +333,11 @@ def main(argv: list[str] | None = None) -> int:
     su.add_argument("action", choices=["setup", "apply", "serve", "up", "down", "rotate"])
     su.add_argument("username", nargs="?", help="rotate: the account")
     su.set_defaults(func=cmd_superset)
+
+    gl = sub.add_parser("guidance", help="the guidance loop's pages and API (督办跟踪): serve in the foreground; "
+                        "up/down: in the background")
+    gl.add_argument("action", choices=["serve", "up", "down"])
+    gl.set_defaults(func=cmd_guidance)
 
     c = sub.add_parser("cluster", help="a local Spark standalone cluster (master and workers) as the "
                        "profile's cluster: section says (default profile: cluster)")

@@ -172,6 +172,29 @@ class SupersetSettings(_Section):
         return data
 
 
+class GuidanceSettings(_Section):
+    """The guidance loop's web service (courtwatch/guidance/, ../shared/spec/guidance.md)."""
+    host: str = "127.0.0.1"
+    port: Port = 8090
+    # the action log: SQLite in the service's home by default; PostgreSQL from a secret (a DSN such
+    # as postgresql://user:password@host/db in the environment), never from this file
+    database: Literal["sqlite", "postgres"] = "sqlite"
+    home: Location = "data/guidance"
+    postgres_dsn_var: str = "COURTWATCH_GUIDANCE_DSN"
+    # time limits in working days (China's calendar, make-up working days included)
+    acknowledge_working_days: int = Field(1, gt=0)
+    reply_working_days: int = Field(5, gt=0)  # the due date a high court is offered
+    close_working_days: int = Field(2, gt=0)
+    recurrence_days: int = Field(30, gt=0)  # an alert firing again this soon after a close recurs
+    # the address people reach the pages at, for the links in digests (behind a proxy: its URL)
+    public_url: str | None = None
+    tls: bool = False  # behind a TLS reverse proxy: `Secure` session cookies
+
+    @property
+    def url(self) -> str:
+        return (self.public_url or f"http://{self.host}:{self.port}").rstrip("/")
+
+
 class ClusterSettings(_Section):
     """A local Spark standalone cluster (courtwatch/spark_cluster.py)."""
     host: str = "127.0.0.1"
@@ -199,6 +222,7 @@ class Profile(_Section):
     directory: DirectorySettings | None = None  # none: the demo's own accounts (courtwatch/accounts.py)
     serving: ServingSettings = ServingSettings()
     superset: SupersetSettings = SupersetSettings()
+    guidance: GuidanceSettings = GuidanceSettings()
     cluster: ClusterSettings = ClusterSettings()
 
     @property
@@ -318,7 +342,8 @@ def load_profile(name: str | None = None) -> Profile:
 
 SPARK_AUTH_SECRET_VAR = "COURTWATCH_SPARK_AUTH_SECRET"  # a standalone cluster's shared secret (spark.authenticate)
 GENERATED_SECRETS = (HASH_KEY_VAR, "AIRFLOW_JWT_SECRET", "AIRFLOW_SECRET_KEY", "SUPERSET_SECRET_KEY",
-                     "SUPERSET_ADMIN_PASSWORD", "COURTWATCH_SQL_LAB_PASSWORD", SPARK_AUTH_SECRET_VAR)
+                     "SUPERSET_ADMIN_PASSWORD", "COURTWATCH_SQL_LAB_PASSWORD", SPARK_AUTH_SECRET_VAR,
+                     "COURTWATCH_GUIDANCE_SECRET")
 
 
 @contextmanager
