@@ -20,7 +20,7 @@ from typing import Callable
 from pyspark.sql import SparkSession
 
 from courtwatch.progress import Progress
-from courtwatch.settings import CacheSettings, Profile, ServingSettings
+from courtwatch.settings import CacheSettings, GuidanceSettings, Profile, ServingSettings
 from jobs.alerts import episodes, notify
 from jobs.alerts.rules import AlertRules
 from jobs.gold import metrics
@@ -55,6 +55,8 @@ class RunContext:
     postgres_dsn: str | None = None  # serving.store postgres: where to copy it
     results_cache: CacheSettings = CacheSettings(backend="none")  # Superset's, emptied after a publish
     results_cache_redis_url: str | None = None
+    guidance: GuidanceSettings = GuidanceSettings()  # the loop's time limits
+    guidance_database: str | None = None  # the loop's database (None: no action taken yet anywhere)
     # found by the steps
     landed: ingest.IngestResult | None = None
     gold_as_of: date | None = None
@@ -72,7 +74,8 @@ class RunContext:
                      results_cache_redis_url=profile.secret(profile.superset.cache.redis_url_var)
                      if profile.superset.cache.backend == "redis" else None,
                      postgres_dsn=profile.secret(profile.serving.postgres_dsn_var)
-                     if profile.serving.store == "postgres" else None)
+                     if profile.serving.store == "postgres" else None,
+                     guidance=profile.guidance, guidance_database=_loop_database(profile))
         given.update(overrides)
         given.setdefault("serving_store", profile.serving_store(given["warehouse"]))
         return cls(**given)
@@ -83,6 +86,16 @@ class RunContext:
         return (f"run {self.run_id} as of {self.gold_as_of}\n{landed}\n"
                 f"alerts: {len(self.alerts_changed)} new or changed ({firing} firing); "
                 f"digests sent to {len(self.notified)} high court(s)")
+
+
+def _loop_database(profile: Profile) -> str | None:
+    """The guidance loop's database URL, if there is one to read (the service made it)."""
+    from pathlib import Path
+
+    from courtwatch.guidance.web import database_url
+
+    url = database_url(profile)
+    return None if url.startswith("sqlite:///") and not Path(url.removeprefix("sqlite:///")).exists() else url
 
 
 # --- the steps: each takes the run's context and returns its summary line ------
@@ -137,12 +150,28 @@ def _gold_as_of(ctx: RunContext) -> date | None:
 
 
 def evaluate_alerts(ctx: RunContext) -> str:
-    """Evaluate the alert rules as of gold's day: episodes into gold/alerts."""
+    """Evaluate the alert rules as of gold's day: episodes into gold/alerts; then the guidance
+    loop's follow-up of them (ops/alert_actions, gold/alert_followup, gold/guidance_metrics)."""
     as_of = _gold_as_of(ctx)
     if as_of is None:
         return "no gold yet"
     ctx.alerts_changed = episodes.evaluate(ctx.spark, ctx.warehouse, as_of, ctx.alert_rules)
-    return f"{len(ctx.alerts_changed)} alerts new or changed as of {as_of}"
+    return f"{len(ctx.alerts_changed)} alerts new or changed as of {as_of}; {follow_up(ctx)}"
+
+
+def follow_up(ctx: RunContext) -> str:
+    from courtwatch.guidance import store
+    from jobs.guidance.loop import Limits
+    from jobs.guidance.followup import copy_loop
+
+    histories = {}
+    if ctx.guidance_database:
+        engine = store.engine(ctx.guidance_database)
+        histories = store.histories(engine)
+        engine.dispose()
+    g = ctx.guidance
+    limits = Limits(g.acknowledge_working_days, g.reply_working_days, g.close_working_days)
+    return copy_loop(ctx.spark, ctx.warehouse, histories, limits, g.recurrence_days)
 
 
 def notify_high_courts(ctx: RunContext) -> str:

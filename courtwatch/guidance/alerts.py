@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import date, datetime
 
-from courtwatch.guidance.loop import Alert
+from jobs.guidance.loop import Alert
 from courtwatch.settings import Profile
 
 COLUMNS = ("alert_id", "kind", "kind_name", "rule_id", "court_id", "court_name", "high_court_id",

@@ -8,7 +8,7 @@ from __future__ import annotations
 import hmac
 
 from courtwatch import accounts
-from courtwatch.guidance.loop import Actor
+from jobs.guidance.loop import Actor
 from courtwatch.settings import Profile
 
 GUIDANCE_GROUP, HIGH_COURT_GROUP, COURT_GROUP = "courtwatch_guidance", "courtwatch_high_court_", "courtwatch_court_"

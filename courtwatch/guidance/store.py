@@ -30,7 +30,7 @@ from sqlalchemy import (
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import IntegrityError
 
-from courtwatch.guidance.loop import Action, Actor, Alert, decide
+from jobs.guidance.loop import Action, Actor, Alert, decide
 
 MIGRATIONS = Path(__file__).parent / "migrations"
 metadata = MetaData()
@@ -110,7 +110,7 @@ def histories(e: Engine, alert_ids: list[str] | None = None) -> dict[str, list[A
 
 def take(e: Engine, actor: Actor, alert: Alert, action: str, fields: dict,
          now: datetime | None = None) -> Action:
-    """Decide on the history as it stands and append; Refused (loop.py) if the contract says no.
+    """Decide on the history as it stands and append; Refused (jobs/guidance/loop.py) if the contract says no.
     A concurrent action that took the same place first means deciding again on the new history."""
     for _ in range(5):
         with e.execution_options(writes=True).begin() as c:

@@ -4,7 +4,7 @@
 Sign-in is the dashboards' (courtwatch/guidance/identity.py): pages keep a signed session cookie
 after the sign-in form; the API takes HTTP Basic (over TLS in production) or that session. Every
 form and every cookie-authenticated API write carries the session's CSRF token. Who sees and who
-may do what is loop.py's: 404 for an alert one may not see, 403, 409, 422 as it says.
+may do what is jobs/guidance/loop.py's: 404 for an alert one may not see, 403, 409, 422 as it says.
 """
 from __future__ import annotations
 
@@ -25,7 +25,7 @@ from courtwatch import accounts
 from courtwatch.guidance import alerts as alert_rows
 from courtwatch.guidance import store
 from courtwatch.guidance.identity import identity
-from courtwatch.guidance.loop import ACTIONS, Actor, Limits, Refused, add_working_days, followup, sees, state_of
+from jobs.guidance.loop import ACTIONS, Actor, Limits, Refused, add_working_days, followup, sees, state_of
 from courtwatch.settings import Profile
 from schemas.display import labels
 from schemas.workdays import CHINA

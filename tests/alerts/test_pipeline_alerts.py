@@ -50,6 +50,19 @@ def test_alerts_table_has_the_contract_columns(spark, stack):
     assert cols[16:] == ["inhibited_by"]
 
 
+def test_every_alert_has_its_follow_up_new_until_a_high_court_takes_it_up(spark, stack):
+    alerts = {r["alert_id"]: r for r in table(spark, stack["wh"], "gold/alerts").collect()}
+    follow = table(spark, stack["wh"], "gold/alert_followup").collect()
+    assert sorted(f["alert_id"] for f in follow) == sorted(alerts) and {f["state"] for f in follow} == {"new"}
+    for f in follow:
+        a = alerts[f["alert_id"]]
+        assert (f["high_court_id"], f["alert_status"], f["arrived_on"]) == \
+            (a["high_court_id"], a["status"], a["first_detected_at"].date())
+    assert table(spark, stack["wh"], "ops/alert_actions").count() == 0
+    months = table(spark, stack["wh"], "gold/guidance_metrics").collect()
+    assert sum(m["alerts_received"] for m in months) == len(alerts)
+
+
 def test_digest_in_the_outbox_once(spark, stack):
     digest = json.loads((stack["root"] / "outbox" / "2026-09-16" / "H11.json").read_text())
     assert any(a["court_id"] == "B110002" for a in digest["resolved"])

@@ -5,7 +5,7 @@ from datetime import date, datetime, timedelta, timezone
 
 import pytest
 
-from courtwatch.guidance.loop import Actor, Alert, Limits, Refused, add_working_days, decide, followup, sees
+from jobs.guidance.loop import Actor, Alert, Limits, Refused, add_working_days, decide, followup, sees
 
 pytestmark = pytest.mark.unit
 ALERT = Alert("a1", court_id="B310101", high_court_id="H31", arrived=date(2026, 3, 2))

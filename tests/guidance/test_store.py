@@ -10,7 +10,7 @@ from sqlalchemy import inspect, text
 from sqlalchemy.exc import DatabaseError
 
 from courtwatch.guidance import store
-from courtwatch.guidance.loop import Actor, Alert, Refused
+from jobs.guidance.loop import Actor, Alert, Refused
 
 ALERT = Alert("a1", court_id="B310101", high_court_id="H31", arrived=date(2026, 3, 2))
 HIGH = Actor("h31-01", "high_court", "H31")
