@@ -179,7 +179,7 @@ def notify_high_courts(ctx: RunContext) -> str:
     as_of = _gold_as_of(ctx)
     if as_of is None:
         return "no gold yet"
-    ctx.notified = notify.notify(ctx.spark, ctx.warehouse, as_of, ctx.alert_rules.notify)
+    ctx.notified = notify.notify(ctx.spark, ctx.warehouse, as_of, ctx.alert_rules.notify, ctx.guidance.url)
     return f"digests sent to {len(ctx.notified)} high court(s)"
 
 

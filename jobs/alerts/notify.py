@@ -44,8 +44,10 @@ def _silenced(silences: list[dict], alert: dict, as_of: date) -> bool:
                and as_of <= s["until"] for s in silences)
 
 
-def digests(alerts: list[dict], sent: set[tuple[str, str]], silences: list[dict], as_of: date) -> dict[str, dict]:
-    """high_court_id -> {"new": [...], "resolved": [...]} of what is due and not silenced."""
+def digests(alerts: list[dict], sent: set[tuple[str, str]], silences: list[dict], as_of: date,
+            links: str | None = None) -> dict[str, dict]:
+    """high_court_id -> {"new": [...], "resolved": [...]} of what is due and not silenced; with
+    `links` (the guidance loop's address), each item's url is its page there."""
     out: dict[str, dict] = {}
     for a in sorted(alerts, key=lambda a: (a["high_court_id"] or "", a["court_id"], a["alert_id"])):
         if (a["alert_id"], a["status"]) in sent or a["high_court_id"] is None or _silenced(silences, a, as_of) \
@@ -53,6 +55,8 @@ def digests(alerts: list[dict], sent: set[tuple[str, str]], silences: list[dict]
             continue
         bucket = "new" if a["status"] == "firing" else "resolved"
         item = {k: (v.isoformat() if isinstance(v, date) else v) for k, v in a.items() if k in DIGEST_FIELDS}
+        if links:
+            item["url"] = f"{links.rstrip('/')}/alerts/{a['alert_id']}"
         out.setdefault(a["high_court_id"], {"new": [], "resolved": []})[bucket].append(item)
     for digest in out.values():
         digest["groups"] = groups(digest["new"])
@@ -87,16 +91,62 @@ def _severity(severity: str) -> str:
     return "严重" if severity == "critical" else "预警"
 
 
-def _text(high_court_id: str, as_of: date, digest: dict) -> str:
-    lines = [f"{high_court_id} 预警摘要（截至 {as_of}）", f"新增 {len(digest['new'])} 条，已解除 {len(digest['resolved'])} 条", ""]
+def _items(digest: dict) -> list[tuple[str, str, str | None]]:
+    """(heading, message, url) of each line of a digest, grouped items first (heading None: a line
+    of the group above)."""
     grouped = {i for g in digest.get("groups", []) for i in g["alert_ids"]}
     by_id = {a["alert_id"]: a for a in digest["new"]}
+    out = []
     for g in digest.get("groups", []):
-        lines.append(f"[新增][{_severity(g['severity'])}] {len(g['courts'])} 家法院同时出现同类预警（{g['window_start']} 起）：")
-        lines += [f"    {by_id[i]['message']}" for i in g["alert_ids"]]
-    lines += [f"[新增][{_severity(a['severity'])}] {a['message']}" for a in digest["new"] if a["alert_id"] not in grouped]
-    lines += [f"[解除] {a['message']}" for a in digest["resolved"]]
+        out.append((f"[新增][{_severity(g['severity'])}]",
+                    f"{len(g['courts'])} 家法院同时出现同类预警（{g['window_start']} 起）：", None))
+        out += [(None, by_id[i]["message"], by_id[i].get("url")) for i in g["alert_ids"]]
+    out += [(f"[新增][{_severity(a['severity'])}]", a["message"], a.get("url"))
+            for a in digest["new"] if a["alert_id"] not in grouped]
+    out += [("[解除]", a["message"], a.get("url")) for a in digest["resolved"]]
+    return out
+
+
+def _title(high_court_id: str, as_of: date, digest: dict) -> str:
+    return f"{high_court_id} 预警摘要（截至 {as_of}）"
+
+
+def _counts(digest: dict) -> str:
+    return f"新增 {len(digest['new'])} 条，已解除 {len(digest['resolved'])} 条"
+
+
+def _text(high_court_id: str, as_of: date, digest: dict) -> str:
+    lines = [_title(high_court_id, as_of, digest), _counts(digest), ""]
+    for heading, message, url in _items(digest):
+        lines.append(f"{heading} {message}" if heading else f"    {message}")
+        if url:
+            lines.append(f"    详情 {url}")
     return "\n".join(lines)
+
+
+def _html(high_court_id: str, as_of: date, digest: dict) -> str:
+    from html import escape
+
+    rows = []
+    for heading, message, url in _items(digest):
+        text = escape(message) + (f' <a href="{escape(url)}">办理</a>' if url else "")
+        rows.append(f"<li>{escape(heading)} {text}</li>" if heading else f"<li style=\"margin-left:2em\">{text}</li>")
+    return (f"<html><body><h3>{escape(_title(high_court_id, as_of, digest))}</h3><p>{escape(_counts(digest))}</p>"
+            f"<ul>{''.join(rows)}</ul></body></html>")
+
+
+def _markdown(high_court_id: str, as_of: date, digest: dict, limit: int) -> str:
+    """The digest as robot markdown within `limit` bytes (UTF-8): what does not fit is counted."""
+    head = f"### {_title(high_court_id, as_of, digest)}\n{_counts(digest)}\n"
+    lines, items = [], _items(digest)
+    for k, (heading, message, url) in enumerate(items):
+        link = f" [办理]({url})" if url else ""
+        line = f"- **{heading}** {message}{link}" if heading else f"  - {message}{link}"
+        rest = f"\n…另有 {len(items) - k} 条，见督办跟踪"
+        if len((head + "\n".join(lines + [line]) + rest).encode()) > limit:
+            return head + "\n".join(lines) + rest
+        lines.append(line)
+    return head + "\n".join(lines)
 
 
 class Outbox:
@@ -126,6 +176,7 @@ class Smtp:
         msg["To"] = c.recipient.format(high_court_id=high_court_id)
         msg["Subject"] = f"[courtwatch] {high_court_id} 预警摘要 {as_of}：新增 {len(digest['new'])}，解除 {len(digest['resolved'])}"
         msg.set_content(_text(high_court_id, as_of, digest))
+        msg.add_alternative(_html(high_court_id, as_of, digest), subtype="html")
         with smtplib.SMTP(c.host, c.port, timeout=30) as smtp:
             if c.starttls:
                 smtp.starttls()
@@ -154,21 +205,88 @@ class Webhook:
                 raise RuntimeError(f"webhook answered {resp.status}")
 
 
+def _post_json(url: str, payload: dict, timeout: float) -> dict:
+    req = urllib.request.Request(url, data=json.dumps(payload, ensure_ascii=False).encode("utf-8"), method="POST",
+                                 headers={"Content-Type": "application/json; charset=utf-8"})
+    with urllib.request.urlopen(req, timeout=timeout) as resp:
+        answer = json.loads(resp.read() or b"{}")
+    if answer.get("errcode", 0) != 0:  # both robots answer 200 with errcode/errmsg
+        raise RuntimeError(f"robot refused the message: {answer.get('errcode')} {answer.get('errmsg')}")
+    return answer
+
+
+def _secret(template: str, high_court_id: str) -> str:
+    var = template.format(high_court_id=high_court_id)
+    if not os.environ.get(var):
+        raise RuntimeError(f"{var} is not set: the robot of {high_court_id}'s group")
+    return os.environ[var]
+
+
+class Wecom:
+    """企业微信 group robot: {"msgtype": "markdown", "markdown": {"content"}}, content at most 4096 bytes."""
+    name = "wecom"
+    LIMIT = 4096
+
+    def __init__(self, cfg: rules.Wecom):
+        self.cfg = cfg
+
+    def send(self, high_court_id: str, as_of: date, digest: dict) -> None:
+        from urllib.parse import urlencode
+
+        key = _secret(self.cfg.key_env, high_court_id)
+        _post_json(f"{self.cfg.url}?{urlencode({'key': key})}",
+                   {"msgtype": "markdown",
+                    "markdown": {"content": _markdown(high_court_id, as_of, digest, self.LIMIT)}},
+                   self.cfg.timeout_seconds)
+
+
+class Dingtalk:
+    """钉钉 custom robot: {"msgtype": "markdown", "markdown": {"title", "text"}}; with a signing secret,
+    timestamp and sign = base64(HMAC-SHA256(secret, "timestamp\\nsecret")) in the query."""
+    name = "dingtalk"
+    LIMIT = 5000
+
+    def __init__(self, cfg: rules.Dingtalk):
+        self.cfg = cfg
+
+    def send(self, high_court_id: str, as_of: date, digest: dict) -> None:
+        import base64
+        import hashlib
+        import hmac
+        import time
+        from urllib.parse import urlencode
+
+        query = {"access_token": _secret(self.cfg.token_env, high_court_id)}
+        secret_var = self.cfg.secret_env.format(high_court_id=high_court_id) if self.cfg.secret_env else None
+        if secret_var and os.environ.get(secret_var):
+            stamp = str(round(time.time() * 1000))
+            secret = os.environ[secret_var]
+            digest_bytes = hmac.new(secret.encode(), f"{stamp}\n{secret}".encode(), hashlib.sha256).digest()
+            query.update(timestamp=stamp, sign=base64.b64encode(digest_bytes).decode())
+        _post_json(f"{self.cfg.url}?{urlencode(query)}",
+                   {"msgtype": "markdown",
+                    "markdown": {"title": _title(high_court_id, as_of, digest),
+                                 "text": _markdown(high_court_id, as_of, digest, self.LIMIT)}},
+                   self.cfg.timeout_seconds)
+
+
 def notifier(cfg: rules.Notify):
     """The chosen notifier (the settings loader has checked it is configured)."""
     if cfg.notifier == "outbox":
         return Outbox(cfg)
-    return {"smtp": Smtp, "webhook": Webhook}[cfg.notifier](getattr(cfg, cfg.notifier))
+    return {"smtp": Smtp, "webhook": Webhook, "wecom": Wecom, "dingtalk": Dingtalk}[cfg.notifier](
+        getattr(cfg, cfg.notifier))
 
 
-def notify(spark: SparkSession, warehouse: str, as_of: date, cfg: rules.Notify) -> dict[str, dict]:
-    """Send what is due; record each high court's digest once it was sent.
-    Returns the digests delivered, by high court."""
+def notify(spark: SparkSession, warehouse: str, as_of: date, cfg: rules.Notify,
+           links: str | None = None) -> dict[str, dict]:
+    """Send what is due (each item linked to its page of the guidance loop at `links`); record each
+    high court's digest once it was sent. Returns the digests delivered, by high court."""
     alerts = [r.asDict() for r in ALERTS.read(spark, warehouse).collect()]
     NOTIFICATIONS.create_if_missing(spark, warehouse)
     sent = {(r["alert_id"], r["status"]) for r in NOTIFICATIONS.read(spark, warehouse).collect()}
     silences = [r.asDict() for r in SILENCES.read(spark, warehouse).collect()]
-    due = digests(alerts, sent, silences, as_of)
+    due = digests(alerts, sent, silences, as_of, links)
     channel = notifier(cfg)
     delivered, rows = {}, []
     try:

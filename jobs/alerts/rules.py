@@ -111,11 +111,28 @@ class Webhook(_Rules):
     timeout_seconds: float = Field(10, gt=0)
 
 
+class Wecom(_Rules):
+    """A WeCom (企业微信) group robot per high court, its documented markdown message."""
+    url: str = "https://qyapi.weixin.qq.com/cgi-bin/webhook/send"
+    key_env: str = "COURTWATCH_WECOM_KEY_{high_court_id}"  # the robot's key (its webhook's key=), per high court
+    timeout_seconds: float = Field(10, gt=0)
+
+
+class Dingtalk(_Rules):
+    """A DingTalk (钉钉) custom robot per high court, its documented markdown message."""
+    url: str = "https://oapi.dingtalk.com/robot/send"
+    token_env: str = "COURTWATCH_DINGTALK_TOKEN_{high_court_id}"  # the robot's access_token, per high court
+    secret_env: str | None = "COURTWATCH_DINGTALK_SECRET_{high_court_id}"  # its 加签 secret, if it signs
+    timeout_seconds: float = Field(10, gt=0)
+
+
 class Notify(_Rules):
-    notifier: Literal["outbox", "smtp", "webhook"] = "outbox"
+    notifier: Literal["outbox", "smtp", "webhook", "wecom", "dingtalk"] = "outbox"
     outbox_dir: str = "data/outbox"  # made absolute by the settings loader
     smtp: Smtp | None = None
     webhook: Webhook | None = None
+    wecom: Wecom | None = None
+    dingtalk: Dingtalk | None = None
 
     @model_validator(mode="after")
     def _chosen_is_configured(self):

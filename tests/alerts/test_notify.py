@@ -71,8 +71,11 @@ def test_courts_of_one_province_breaching_one_rule_together_are_told_once(tmp_pa
     assert text.count("3 家法院同时出现同类预警") == 1 and text.count("[新增]") == 3  # the group, a4 and f1
 
 
+LOOP = "http://127.0.0.1:8090"  # the guidance loop's address: each item links to its page
+
+
 def _digest():
-    return notify.digests([alert("a1")], set(), [], AS_OF)["H1"]
+    return notify.digests([alert("a1")], set(), [], AS_OF, LOOP)["H1"]
 
 
 @pytest.mark.unit
@@ -107,7 +110,9 @@ def test_email_over_a_real_smtp_server():
     [envelope] = handler.messages
     assert envelope.rcpt_tos == ["alerts-H1@example.org"]
     msg = message_from_bytes(envelope.content, policy=default)
-    assert "H1" in msg["Subject"] and "B1 案件数据中断" in msg.get_content()
+    plain, html = msg.get_body(("plain",)).get_content(), msg.get_body(("html",)).get_content()
+    assert "H1" in msg["Subject"] and "B1 案件数据中断" in plain and f"{LOOP}/alerts/a1" in plain
+    assert f'<a href="{LOOP}/alerts/a1">办理</a>' in html
 
 
 @pytest.fixture
@@ -145,7 +150,7 @@ def test_webhook_over_real_http(webhook, monkeypatch):
 def test_unknown_notifier_is_a_clear_error():
     from pydantic import ValidationError
 
-    with pytest.raises(ValidationError, match="'outbox', 'smtp' or 'webhook'"):
+    with pytest.raises(ValidationError, match="'outbox', 'smtp', 'webhook', 'wecom' or 'dingtalk'"):
         Notify(notifier="pager")
     with pytest.raises(ValidationError, match="notifier 'smtp' is chosen but has no smtp: section"):
         Notify(notifier="smtp")
@@ -163,3 +168,79 @@ def test_a_failing_notifier_does_not_fail_the_run_and_is_retried(spark, tmp_path
     out = Notify(notifier="outbox", outbox_dir=str(tmp_path / "outbox"))
     assert list(notify.notify(spark, wh, AS_OF, out)) == ["H1"]
     assert list(notify.notify(spark, wh, AS_OF, out)) == []
+
+
+@pytest.fixture
+def robot():
+    """A local HTTP server standing in for a robot's endpoint: keeps each request, answers as the
+    robots do (200 with errcode 0, or the errcode it is told to)."""
+    received, answer = [], {"errcode": 0, "errmsg": "ok"}
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_POST(self):  # noqa: N802
+            body = self.rfile.read(int(self.headers["Content-Length"]))
+            received.append((self.path, self.headers.get("Content-Type"), json.loads(body)))
+            out = json.dumps(answer).encode()
+            self.send_response(200)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(out)))
+            self.end_headers()
+            self.wfile.write(out)
+
+        def log_message(self, *args):
+            pass
+
+    server = HTTPServer(("127.0.0.1", 0), Handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    yield f"http://127.0.0.1:{server.server_address[1]}/send", received, answer
+    server.shutdown()
+
+
+def _many(n):
+    alerts = [alert(f"a{k}", court=f"B{k}", rule=f"r{k}") for k in range(n)]
+    return notify.digests(alerts, set(), [], AS_OF, LOOP)["H1"]
+
+
+@pytest.mark.system
+def test_wecom_group_robot_markdown(robot, monkeypatch):
+    from urllib.parse import parse_qs, urlparse
+
+    url, received, answer = robot
+    monkeypatch.setenv("CW_WECOM_H1", "k3y")
+    channel = notify.notifier(Notify(notifier="wecom", wecom={"url": url, "key_env": "CW_WECOM_{high_court_id}"}))
+    channel.send("H1", AS_OF, _digest())
+    [(path, content_type, body)] = received
+    assert parse_qs(urlparse(path).query) == {"key": ["k3y"]} and content_type.startswith("application/json")
+    assert body["msgtype"] == "markdown" and set(body["markdown"]) == {"content"}
+    assert f"[办理]({LOOP}/alerts/a1)" in body["markdown"]["content"] and "B1 案件数据中断" in body["markdown"]["content"]
+    channel.send("H1", AS_OF, _many(200))  # more than 4096 bytes: cut, and what was left out is counted
+    content = received[-1][2]["markdown"]["content"]
+    assert len(content.encode()) <= 4096 and "…另有" in content
+    answer.update(errcode=93000, errmsg="invalid webhook url")
+    with pytest.raises(RuntimeError, match="93000"):
+        channel.send("H1", AS_OF, _digest())
+    monkeypatch.delenv("CW_WECOM_H1")
+    with pytest.raises(RuntimeError, match="CW_WECOM_H1 is not set"):
+        channel.send("H1", AS_OF, _digest())
+
+
+@pytest.mark.system
+def test_dingtalk_robot_markdown_signed(robot, monkeypatch):
+    import base64
+    import hashlib
+    import hmac
+    from urllib.parse import parse_qs, urlparse
+
+    url, received, _ = robot
+    monkeypatch.setenv("CW_DT_H1", "t0ken")
+    monkeypatch.setenv("CW_DT_SECRET_H1", "SECabc")
+    cfg = Notify(notifier="dingtalk", dingtalk={"url": url, "token_env": "CW_DT_{high_court_id}",
+                                                "secret_env": "CW_DT_SECRET_{high_court_id}"})
+    notify.notifier(cfg).send("H1", AS_OF, _digest())
+    [(path, _, body)] = received
+    query = {k: v[0] for k, v in parse_qs(urlparse(path).query).items()}
+    expected = base64.b64encode(hmac.new(b"SECabc", f"{query['timestamp']}\nSECabc".encode(),
+                                         hashlib.sha256).digest()).decode()
+    assert query["access_token"] == "t0ken" and query["sign"] == expected
+    assert body["msgtype"] == "markdown" and body["markdown"]["title"].startswith("H1 预警摘要")
+    assert f"[办理]({LOOP}/alerts/a1)" in body["markdown"]["text"]
