@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from datetime import date, datetime
 
-from jobs.guidance.loop import Alert
 from courtwatch.settings import Profile
+from jobs.guidance.loop import Alert
 
 COLUMNS = ("alert_id", "kind", "kind_name", "rule_id", "court_id", "court_name", "high_court_id",
            "high_court_name", "province_name", "metric_id", "metric_name", "source_name", "window_start",

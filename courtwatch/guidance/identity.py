@@ -8,8 +8,8 @@ from __future__ import annotations
 import hmac
 
 from courtwatch import accounts
-from jobs.guidance.loop import Actor
 from courtwatch.settings import Profile
+from jobs.guidance.loop import Actor
 
 GUIDANCE_GROUP, HIGH_COURT_GROUP, COURT_GROUP = "courtwatch_guidance", "courtwatch_high_court_", "courtwatch_court_"
 ROLE_OF_KIND = {"guidance": "guidance", "high_court": "high_court", "court": "court"}

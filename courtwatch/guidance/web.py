@@ -11,7 +11,9 @@ from __future__ import annotations
 import base64
 import binascii
 import hmac
+import logging
 import secrets
+import smtplib
 from datetime import date, datetime, timezone
 from pathlib import Path
 
@@ -25,11 +27,13 @@ from courtwatch import accounts
 from courtwatch.guidance import alerts as alert_rows
 from courtwatch.guidance import store
 from courtwatch.guidance.identity import identity
-from jobs.guidance.loop import ACTIONS, Actor, Limits, Refused, add_working_days, followup, sees, state_of
 from courtwatch.settings import Profile
+from jobs.alerts import notify
+from jobs.guidance.loop import ACTIONS, Actor, Limits, Refused, add_working_days, followup, sees, state_of
 from schemas.display import labels
 from schemas.workdays import CHINA
 
+log = logging.getLogger("courtwatch.guidance")
 SESSION_HOURS = 8  # a working day: then sign in again
 
 
@@ -58,6 +62,7 @@ def create_app(profile: Profile, clock=lambda: datetime.now(timezone.utc)) -> Fa
     engine = store.engine(database_url(profile))
     people = identity(profile, accounts.registry_courts(profile))
     limits = limits_of(profile)
+    notices = profile.alert_rules().notify
     names = labels()
     templates = Jinja2Templates(directory=str(Path(__file__).parent / "templates"))
     templates.env.filters["china_time"] = lambda t: t.astimezone(CHINA).strftime("%Y-%m-%d %H:%M")
@@ -122,10 +127,28 @@ def create_app(profile: Profile, clock=lambda: datetime.now(timezone.utc)) -> Fa
     def take(actor: Actor, alert_id: str, action: str, fields: dict):
         row, alert, _ = visible_one(actor, alert_id)
         try:
-            store.take(engine, actor, alert, action, fields, clock())
+            done = store.take(engine, actor, alert, action, fields, clock())
         except Refused as r:
             raise HTTPException(r.status, {"detail": r.detail, **r.extra}) from None
+        tell(row, done)
         return row, alert
+
+    def tell(row: dict, done) -> None:
+        """An assignment is told to the court, a reply to its high court, through the alert rules'
+        notifier; a notice that cannot go out is logged, and the action stands."""
+        recipient = {"assign": row["court_id"], "reply": row["high_court_id"]}.get(done.action)
+        if recipient is None:
+            return
+        subject = f"{row['court_name']} {row['kind_name']}（{row['metric_name'] or row['source_name']}）"
+        lines = [row["message"], f"{names['followup_action'][done.action]}：{done.note}"]
+        if done.due_date:
+            lines.append(f"反馈期限：{done.due_date}")
+        n = notify.Notice(f"{'督办通知' if done.action == 'assign' else '整改反馈'}：{subject}", lines,
+                          f"{profile.guidance.url}/alerts/{row['alert_id']}")
+        try:
+            notify.notifier(notices).notice(recipient, n)
+        except (OSError, RuntimeError, smtplib.SMTPException) as exc:
+            log.error("could not tell %s of %s on %s: %s", recipient, done.action, row["alert_id"], exc)
 
     def as_json(row: dict, f, with_history: bool = False) -> dict:
         out = {**{k: (v.isoformat() if isinstance(v, (date, datetime)) else v) for k, v in row.items()},

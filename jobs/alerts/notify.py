@@ -16,6 +16,7 @@ import logging
 import os
 import smtplib
 import urllib.request
+from dataclasses import dataclass
 from datetime import date, datetime, timezone
 from email.message import EmailMessage
 from pathlib import Path
@@ -162,6 +163,13 @@ class Outbox:
                    "text": _text(high_court_id, as_of, digest)}
         (folder / f"{high_court_id}.json").write_text(json.dumps(payload, ensure_ascii=False, indent=1))
 
+    def notice(self, recipient: str, n: "Notice") -> None:
+        folder = self.root / "notices" / datetime.now(timezone.utc).strftime("%Y-%m-%d")
+        folder.mkdir(parents=True, exist_ok=True)
+        name = f"{recipient}-{datetime.now(timezone.utc).strftime('%H%M%S%f')}.json"
+        (folder / name).write_text(json.dumps({"recipient": recipient, "title": n.title, "lines": n.lines,
+                                               "url": n.url, "text": n.text()}, ensure_ascii=False, indent=1))
+
 
 class Smtp:
     name = "smtp"
@@ -177,6 +185,17 @@ class Smtp:
         msg["Subject"] = f"[courtwatch] {high_court_id} 预警摘要 {as_of}：新增 {len(digest['new'])}，解除 {len(digest['resolved'])}"
         msg.set_content(_text(high_court_id, as_of, digest))
         msg.add_alternative(_html(high_court_id, as_of, digest), subtype="html")
+        self._deliver(msg)
+
+    def notice(self, recipient: str, n: "Notice") -> None:
+        c = self.cfg
+        msg = EmailMessage()
+        msg["From"], msg["To"], msg["Subject"] = c.sender, c.recipient.format(high_court_id=recipient), n.title
+        msg.set_content(n.text())
+        self._deliver(msg)
+
+    def _deliver(self, msg: EmailMessage) -> None:
+        c = self.cfg
         with smtplib.SMTP(c.host, c.port, timeout=30) as smtp:
             if c.starttls:
                 smtp.starttls()
@@ -193,8 +212,13 @@ class Webhook:
         self.cfg = cfg
 
     def send(self, high_court_id: str, as_of: date, digest: dict) -> None:
-        body = json.dumps({"high_court_id": high_court_id, "as_of": as_of.isoformat(), **digest},
-                          ensure_ascii=False).encode("utf-8")
+        self._post({"high_court_id": high_court_id, "as_of": as_of.isoformat(), **digest})
+
+    def notice(self, recipient: str, n: "Notice") -> None:
+        self._post({"recipient": recipient, "title": n.title, "lines": n.lines, "url": n.url})
+
+    def _post(self, payload: dict) -> None:
+        body = json.dumps(payload, ensure_ascii=False).encode("utf-8")
         req = urllib.request.Request(self.cfg.url, data=body, method="POST",
                                      headers={"Content-Type": "application/json; charset=utf-8"})
         token = os.environ.get(self.cfg.token_env or "")
@@ -231,13 +255,18 @@ class Wecom:
         self.cfg = cfg
 
     def send(self, high_court_id: str, as_of: date, digest: dict) -> None:
+
+        self._post(high_court_id, _markdown(high_court_id, as_of, digest, self.LIMIT))
+
+    def notice(self, recipient: str, n: "Notice") -> None:
+        self._post(recipient, n.markdown()[:self.LIMIT // 3])  # a notice is short; 3 bytes a character at most
+
+    def _post(self, recipient: str, content: str) -> None:
         from urllib.parse import urlencode
 
-        key = _secret(self.cfg.key_env, high_court_id)
+        key = _secret(self.cfg.key_env, recipient)
         _post_json(f"{self.cfg.url}?{urlencode({'key': key})}",
-                   {"msgtype": "markdown",
-                    "markdown": {"content": _markdown(high_court_id, as_of, digest, self.LIMIT)}},
-                   self.cfg.timeout_seconds)
+                   {"msgtype": "markdown", "markdown": {"content": content}}, self.cfg.timeout_seconds)
 
 
 class Dingtalk:
@@ -250,24 +279,43 @@ class Dingtalk:
         self.cfg = cfg
 
     def send(self, high_court_id: str, as_of: date, digest: dict) -> None:
+        self._post(high_court_id, _title(high_court_id, as_of, digest),
+                   _markdown(high_court_id, as_of, digest, self.LIMIT))
+
+    def notice(self, recipient: str, n: "Notice") -> None:
+        self._post(recipient, n.title, n.markdown()[:self.LIMIT // 3])
+
+    def _post(self, recipient: str, title: str, text: str) -> None:
         import base64
         import hashlib
         import hmac
         import time
         from urllib.parse import urlencode
 
-        query = {"access_token": _secret(self.cfg.token_env, high_court_id)}
-        secret_var = self.cfg.secret_env.format(high_court_id=high_court_id) if self.cfg.secret_env else None
+        query = {"access_token": _secret(self.cfg.token_env, recipient)}
+        secret_var = self.cfg.secret_env.format(high_court_id=recipient) if self.cfg.secret_env else None
         if secret_var and os.environ.get(secret_var):
             stamp = str(round(time.time() * 1000))
             secret = os.environ[secret_var]
             digest_bytes = hmac.new(secret.encode(), f"{stamp}\n{secret}".encode(), hashlib.sha256).digest()
             query.update(timestamp=stamp, sign=base64.b64encode(digest_bytes).decode())
         _post_json(f"{self.cfg.url}?{urlencode(query)}",
-                   {"msgtype": "markdown",
-                    "markdown": {"title": _title(high_court_id, as_of, digest),
-                                 "text": _markdown(high_court_id, as_of, digest, self.LIMIT)}},
-                   self.cfg.timeout_seconds)
+                   {"msgtype": "markdown", "markdown": {"title": title, "text": text}}, self.cfg.timeout_seconds)
+
+
+@dataclass(frozen=True)
+class Notice:
+    """One event told to one recipient (a court, a high court): an assignment, a reply."""
+    title: str
+    lines: list[str]
+    url: str | None = None
+
+    def text(self) -> str:
+        return "\n".join([self.title, "", *self.lines] + ([f"办理 {self.url}"] if self.url else []))
+
+    def markdown(self) -> str:
+        link = f"\n[办理]({self.url})" if self.url else ""
+        return f"### {self.title}\n" + "\n".join(f"- {line}" for line in self.lines) + link
 
 
 def notifier(cfg: rules.Notify):

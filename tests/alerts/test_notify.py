@@ -144,6 +144,10 @@ def test_webhook_over_real_http(webhook, monkeypatch):
         "H1", AS_OF, _digest())
     [(auth, body)] = received
     assert auth == "Bearer t0ken" and body["high_court_id"] == "H1" and body["new"][0]["alert_id"] == "a1"
+    notify.notifier(Notify(notifier="webhook", webhook={"url": url, "token_env": "CW_TEST_TOKEN"})).notice(
+        "B1", notify.Notice("整改反馈：B1", ["已整改"], f"{LOOP}/alerts/a1"))
+    assert received[-1][1] == {"recipient": "B1", "title": "整改反馈：B1", "lines": ["已整改"],
+                               "url": f"{LOOP}/alerts/a1"}
 
 
 @pytest.mark.unit
@@ -216,6 +220,11 @@ def test_wecom_group_robot_markdown(robot, monkeypatch):
     channel.send("H1", AS_OF, _many(200))  # more than 4096 bytes: cut, and what was left out is counted
     content = received[-1][2]["markdown"]["content"]
     assert len(content.encode()) <= 4096 and "…另有" in content
+    monkeypatch.setenv("CW_WECOM_B1", "court-k3y")  # a court's own group hears of its assignment
+    channel.notice("B1", notify.Notice("督办通知：B1 报送中断", ["请核查", "反馈期限：2026-03-13"], f"{LOOP}/alerts/a1"))
+    path, _, body = received[-1]
+    assert "key=court-k3y" in path and body["markdown"]["content"].startswith("### 督办通知")
+    assert f"[办理]({LOOP}/alerts/a1)" in body["markdown"]["content"]
     answer.update(errcode=93000, errmsg="invalid webhook url")
     with pytest.raises(RuntimeError, match="93000"):
         channel.send("H1", AS_OF, _digest())

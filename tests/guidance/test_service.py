@@ -3,15 +3,18 @@
 pages in headless Chromium, CSRF, and sign-in with the dashboards' accounts."""
 from __future__ import annotations
 
+import json
 import os
 import threading
 import time
 from datetime import datetime, timezone
+from pathlib import Path
 
 import duckdb
 import httpx
 import pytest
 import uvicorn
+import yaml
 
 from courtwatch import accounts
 from courtwatch.guidance import web
@@ -54,8 +57,12 @@ def service(tmp_path_factory):
                   _alert("a-bj-1", "B110101", "H11")):
             con.execute(f"INSERT INTO alerts VALUES ({', '.join('?' * len(COLUMNS))})", [a[c] for c in COLUMNS])
     port = free_port()
+    rules = yaml.safe_load(Path("conf/alerts.yaml").read_text())
+    rules["notify"]["outbox_dir"] = str(root / "outbox")  # assignments and replies are told here
+    (root / "alerts.yaml").write_text(yaml.safe_dump(rules, allow_unicode=True))
     base = load_profile("test")
     profile = base.model_copy(update={
+        "alerts_file": str(root / "alerts.yaml"),
         "serving": ServingSettings(duckdb_path=str(store)),
         "superset": SupersetSettings(home=str(root / "superset"), accounts_file=str(root / "accounts.env")),
         "guidance": GuidanceSettings(home=str(root / "guidance"), port=port)})
@@ -105,6 +112,13 @@ def test_the_loop_through_the_api_and_every_refusal(service):
     r = _act(high, "a-sh-1", "assign", due_date="2026-03-10", note="请核查收案骤降原因")
     assert r.status_code == 201 and r.json()["state"] == "assigned"
     assert _act(court, "a-sh-1", "reply", note="系统迁移中断了网上立案，已恢复").json()["state"] == "replied"
+    # the assignment was told to the court, the reply to its high court, each with the alert's link
+    told = {}
+    for f in (service["root"] / "outbox" / "notices").rglob("*.json"):
+        n = json.loads(f.read_text())
+        told[n["recipient"]] = n
+    assert told["B310101"]["title"].startswith("督办通知") and "反馈期限：2026-03-10" in told["B310101"]["text"]
+    assert told["H31"]["title"].startswith("整改反馈") and told["H31"]["url"].endswith("/alerts/a-sh-1")
     r = _act(high, "a-sh-1", "close", label="true_alarm")
     assert r.status_code == 201 and r.json()["state"] == "closed" and r.json()["label"] == "true_alarm"
     one = guidance.get("/api/alerts/a-sh-1").json()
