@@ -57,19 +57,10 @@ def demo_people(courts: list[dict]) -> list[Person]:
 
 def registry_courts(profile: Profile) -> list[dict]:
     """The courts as the serving store holds them (what the dashboards' roles are made for)."""
-    query = "SELECT court_id, court_name, level, province_code FROM {}courts ORDER BY court_id"
-    if profile.serving.store == "postgres":
-        import psycopg
-        from psycopg.rows import dict_row
+    from courtwatch import serving_store
 
-        with psycopg.connect(profile.secret(profile.serving.postgres_dsn_var), row_factory=dict_row) as pg:
-            return pg.execute(query.format(f"{profile.serving.postgres_schema}.")).fetchall()
-    import duckdb
-
-    with duckdb.connect(profile.serving_store(), read_only=True) as con:
-        cursor = con.execute(query.format(""))
-        names = [d[0] for d in cursor.description]
-        return [dict(zip(names, row)) for row in cursor.fetchall()]
+    return serving_store.rows(profile, "SELECT court_id, court_name, level, province_code FROM {schema}courts "
+                                       "ORDER BY court_id")
 
 
 def demo_accounts(profile: Profile) -> list[dict]:

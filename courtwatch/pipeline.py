@@ -161,7 +161,6 @@ def evaluate_alerts(ctx: RunContext) -> str:
 
 def follow_up(ctx: RunContext) -> str:
     from courtwatch.guidance import store
-    from jobs.guidance.loop import Limits
     from jobs.guidance.followup import copy_loop
 
     histories = {}
@@ -169,9 +168,7 @@ def follow_up(ctx: RunContext) -> str:
         engine = store.engine(ctx.guidance_database)
         histories = store.histories(engine)
         engine.dispose()
-    g = ctx.guidance
-    limits = Limits(g.acknowledge_working_days, g.reply_working_days, g.close_working_days)
-    return copy_loop(ctx.spark, ctx.warehouse, histories, limits, g.recurrence_days)
+    return copy_loop(ctx.spark, ctx.warehouse, histories, ctx.guidance.limits(), ctx.guidance.recurrence_days)
 
 
 def notify_high_courts(ctx: RunContext) -> str:

@@ -22,6 +22,7 @@ from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Fie
 
 from courtwatch import ROOT
 from jobs.alerts.rules import AlertRules
+from jobs.guidance.loop import Limits
 
 CONF_DIR = ROOT / "conf"
 HASH_KEY_VAR = "COURTWATCH_HASH_KEY"
@@ -193,6 +194,9 @@ class GuidanceSettings(_Section):
     @property
     def url(self) -> str:
         return (self.public_url or f"http://{self.host}:{self.port}").rstrip("/")
+
+    def limits(self) -> Limits:
+        return Limits(self.acknowledge_working_days, self.reply_working_days, self.close_working_days)
 
 
 class ClusterSettings(_Section):

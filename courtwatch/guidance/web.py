@@ -29,7 +29,7 @@ from courtwatch.guidance import store
 from courtwatch.guidance.identity import identity
 from courtwatch.settings import Profile
 from jobs.alerts import notify
-from jobs.guidance.loop import ACTIONS, Actor, Limits, Refused, add_working_days, followup, sees, state_of
+from jobs.guidance.loop import ACTIONS, Actor, Refused, add_working_days, followup, sees, state_of
 from schemas.display import labels
 from schemas.workdays import CHINA
 
@@ -52,16 +52,11 @@ def database_url(profile: Profile) -> str:
     return f"sqlite:///{g.home}/guidance.sqlite"
 
 
-def limits_of(profile: Profile) -> Limits:
-    g = profile.guidance
-    return Limits(g.acknowledge_working_days, g.reply_working_days, g.close_working_days)
-
-
 def create_app(profile: Profile, clock=lambda: datetime.now(timezone.utc)) -> FastAPI:
     """The service for a profile; `clock` is the time the loop judges limits and due dates by."""
     engine = store.engine(database_url(profile))
     people = identity(profile, accounts.registry_courts(profile))
-    limits = limits_of(profile)
+    limits = profile.guidance.limits()
     notices = profile.alert_rules().notify
     names = labels()
     templates = Jinja2Templates(directory=str(Path(__file__).parent / "templates"))
@@ -111,27 +106,32 @@ def create_app(profile: Profile, clock=lambda: datetime.now(timezone.utc)) -> Fa
         return actor
 
     # --- what the caller sees -----------------------------------------------------------------
+    def page_url(alert_id: str) -> str:
+        return f"{profile.guidance.url}/alerts/{alert_id}"
+
     def visible(actor: Actor) -> list[tuple[dict, object]]:
-        rows = [r for r in alert_rows.all_alerts(profile) if sees(actor, alert_rows.as_loop_alert(r))]
-        hist = store.histories(engine, [r["alert_id"] for r in rows]) if rows else {}
+        loop_alerts = ((r, alert_rows.as_loop_alert(r)) for r in alert_rows.all_alerts(profile))
+        seen = [(r, a) for r, a in loop_alerts if sees(actor, a)]
+        hist = store.histories(engine, [a.alert_id for _, a in seen]) if seen else {}
         now = clock()
-        return [(r, followup(alert_rows.as_loop_alert(r), hist.get(r["alert_id"], []), now, limits)) for r in rows]
+        return [(r, followup(a, hist.get(a.alert_id, []), now, limits)) for r, a in seen]
 
     def visible_one(actor: Actor, alert_id: str):
         row = alert_rows.one(profile, alert_id)
-        if row is None or not sees(actor, alert_rows.as_loop_alert(row)):
+        alert = alert_rows.as_loop_alert(row) if row else None
+        if alert is None or not sees(actor, alert):
             raise HTTPException(404, f"no alert {alert_id}")
-        alert = alert_rows.as_loop_alert(row)
         return row, alert, followup(alert, store.history(engine, alert_id), clock(), limits)
 
     def take(actor: Actor, alert_id: str, action: str, fields: dict):
+        """The action taken; the alert's row and its follow-up after it."""
         row, alert, _ = visible_one(actor, alert_id)
         try:
             done = store.take(engine, actor, alert, action, fields, clock())
         except Refused as r:
             raise HTTPException(r.status, {"detail": r.detail, **r.extra}) from None
         tell(row, done)
-        return row, alert
+        return row, followup(alert, store.history(engine, alert_id), clock(), limits)
 
     def tell(row: dict, done) -> None:
         """An assignment is told to the court, a reply to its high court, through the alert rules'
@@ -144,7 +144,7 @@ def create_app(profile: Profile, clock=lambda: datetime.now(timezone.utc)) -> Fa
         if done.due_date:
             lines.append(f"反馈期限：{done.due_date}")
         n = notify.Notice(f"{'督办通知' if done.action == 'assign' else '整改反馈'}：{subject}", lines,
-                          f"{profile.guidance.url}/alerts/{row['alert_id']}")
+                          page_url(row["alert_id"]))
         try:
             notify.notifier(notices).notice(recipient, n)
         except (OSError, RuntimeError, smtplib.SMTPException) as exc:
@@ -155,7 +155,7 @@ def create_app(profile: Profile, clock=lambda: datetime.now(timezone.utc)) -> Fa
                "state": f.state, "overdue": f.overdue, "overdue_reason": f.overdue_reason,
                "escalated": f.escalated, "label": f.label,
                "due_date": f.due_date.isoformat() if f.due_date else None,
-               "url": f"{profile.guidance.url}/alerts/{row['alert_id']}"}
+               "url": page_url(row["alert_id"])}
         if with_history:
             out["history"] = [{"seq": a.seq, "account": a.account, "role": a.role, "at": a.at.isoformat(),
                                "action": a.action, "state_before": a.state_before, "state_after": a.state_after,
@@ -182,9 +182,7 @@ def create_app(profile: Profile, clock=lambda: datetime.now(timezone.utc)) -> Fa
     @app.post("/api/alerts/{alert_id}/actions", tags=["api"], status_code=201,
               summary="Take an action: 201 and the new state; 403, 404, 409 or 422 as guidance.md says")
     def post_action(alert_id: str, body: ActionIn, request: Request):
-        actor = api_actor(request, writing=True)
-        take(actor, alert_id, body.action, body.model_dump(exclude={"action"}))
-        row, _, f = visible_one(actor, alert_id)
+        row, f = take(api_actor(request, writing=True), alert_id, body.action, body.model_dump(exclude={"action"}))
         return as_json(row, f, with_history=True)
 
     @app.exception_handler(HTTPException)

@@ -108,7 +108,7 @@ def _items(digest: dict) -> list[tuple[str, str, str | None]]:
     return out
 
 
-def _title(high_court_id: str, as_of: date, digest: dict) -> str:
+def _title(high_court_id: str, as_of: date) -> str:
     return f"{high_court_id} 预警摘要（截至 {as_of}）"
 
 
@@ -117,7 +117,7 @@ def _counts(digest: dict) -> str:
 
 
 def _text(high_court_id: str, as_of: date, digest: dict) -> str:
-    lines = [_title(high_court_id, as_of, digest), _counts(digest), ""]
+    lines = [_title(high_court_id, as_of), _counts(digest), ""]
     for heading, message, url in _items(digest):
         lines.append(f"{heading} {message}" if heading else f"    {message}")
         if url:
@@ -132,13 +132,13 @@ def _html(high_court_id: str, as_of: date, digest: dict) -> str:
     for heading, message, url in _items(digest):
         text = escape(message) + (f' <a href="{escape(url)}">办理</a>' if url else "")
         rows.append(f"<li>{escape(heading)} {text}</li>" if heading else f"<li style=\"margin-left:2em\">{text}</li>")
-    return (f"<html><body><h3>{escape(_title(high_court_id, as_of, digest))}</h3><p>{escape(_counts(digest))}</p>"
+    return (f"<html><body><h3>{escape(_title(high_court_id, as_of))}</h3><p>{escape(_counts(digest))}</p>"
             f"<ul>{''.join(rows)}</ul></body></html>")
 
 
 def _markdown(high_court_id: str, as_of: date, digest: dict, limit: int) -> str:
     """The digest as robot markdown within `limit` bytes (UTF-8): what does not fit is counted."""
-    head = f"### {_title(high_court_id, as_of, digest)}\n{_counts(digest)}\n"
+    head = f"### {_title(high_court_id, as_of)}\n{_counts(digest)}\n"
     lines, items = [], _items(digest)
     for k, (heading, message, url) in enumerate(items):
         link = f" [办理]({url})" if url else ""
@@ -218,25 +218,30 @@ class Webhook:
         self._post({"recipient": recipient, "title": n.title, "lines": n.lines, "url": n.url})
 
     def _post(self, payload: dict) -> None:
-        body = json.dumps(payload, ensure_ascii=False).encode("utf-8")
-        req = urllib.request.Request(self.cfg.url, data=body, method="POST",
-                                     headers={"Content-Type": "application/json; charset=utf-8"})
         token = os.environ.get(self.cfg.token_env or "")
-        if token:
-            req.add_header("Authorization", f"Bearer {token}")
-        with urllib.request.urlopen(req, timeout=self.cfg.timeout_seconds) as resp:
-            if resp.status >= 300:
-                raise RuntimeError(f"webhook answered {resp.status}")
+        _post_json(self.cfg.url, payload, self.cfg.timeout_seconds,
+                   {"Authorization": f"Bearer {token}"} if token else {})
 
 
-def _post_json(url: str, payload: dict, timeout: float) -> dict:
+def _post_json(url: str, payload: dict, timeout: float, headers: dict | None = None) -> bytes:
+    """POST `payload` as JSON; the answer's body (a status of 300 or more is an error)."""
     req = urllib.request.Request(url, data=json.dumps(payload, ensure_ascii=False).encode("utf-8"), method="POST",
-                                 headers={"Content-Type": "application/json; charset=utf-8"})
+                                 headers={"Content-Type": "application/json; charset=utf-8", **(headers or {})})
     with urllib.request.urlopen(req, timeout=timeout) as resp:
-        answer = json.loads(resp.read() or b"{}")
-    if answer.get("errcode", 0) != 0:  # both robots answer 200 with errcode/errmsg
+        if resp.status >= 300:
+            raise RuntimeError(f"{url.split('?')[0]} answered {resp.status}")
+        return resp.read()
+
+
+def _robot_post(url: str, payload: dict, timeout: float) -> None:
+    """Both robots answer 200 with {"errcode", "errmsg"}: anything but errcode 0 is a refusal."""
+    body = _post_json(url, payload, timeout)
+    try:
+        answer = json.loads(body or b"{}")
+    except ValueError:
+        raise RuntimeError(f"robot answered something else than JSON: {body[:200]!r}") from None
+    if answer.get("errcode", 0) != 0:
         raise RuntimeError(f"robot refused the message: {answer.get('errcode')} {answer.get('errmsg')}")
-    return answer
 
 
 def _secret(template: str, high_court_id: str) -> str:
@@ -255,7 +260,6 @@ class Wecom:
         self.cfg = cfg
 
     def send(self, high_court_id: str, as_of: date, digest: dict) -> None:
-
         self._post(high_court_id, _markdown(high_court_id, as_of, digest, self.LIMIT))
 
     def notice(self, recipient: str, n: "Notice") -> None:
@@ -265,7 +269,7 @@ class Wecom:
         from urllib.parse import urlencode
 
         key = _secret(self.cfg.key_env, recipient)
-        _post_json(f"{self.cfg.url}?{urlencode({'key': key})}",
+        _robot_post(f"{self.cfg.url}?{urlencode({'key': key})}",
                    {"msgtype": "markdown", "markdown": {"content": content}}, self.cfg.timeout_seconds)
 
 
@@ -279,7 +283,7 @@ class Dingtalk:
         self.cfg = cfg
 
     def send(self, high_court_id: str, as_of: date, digest: dict) -> None:
-        self._post(high_court_id, _title(high_court_id, as_of, digest),
+        self._post(high_court_id, _title(high_court_id, as_of),
                    _markdown(high_court_id, as_of, digest, self.LIMIT))
 
     def notice(self, recipient: str, n: "Notice") -> None:
@@ -299,7 +303,7 @@ class Dingtalk:
             secret = os.environ[secret_var]
             digest_bytes = hmac.new(secret.encode(), f"{stamp}\n{secret}".encode(), hashlib.sha256).digest()
             query.update(timestamp=stamp, sign=base64.b64encode(digest_bytes).decode())
-        _post_json(f"{self.cfg.url}?{urlencode(query)}",
+        _robot_post(f"{self.cfg.url}?{urlencode(query)}",
                    {"msgtype": "markdown", "markdown": {"title": title, "text": text}}, self.cfg.timeout_seconds)
 
 
