@@ -113,8 +113,9 @@ def chart_params(chart: dict, time_columns: set[str]) -> dict:
         return {**base, "viz_type": "pie", "metric": adhoc[0], "groupby": chart["groupby"], "number_format": fmt,
                 "show_labels": True, "label_type": "key_percent", "show_legend": True, "legendOrientation": "top"}
     if kind == "table":
+        # allow_render_html: the alerts' links to their pages of the guidance loop (HTML Superset sanitises)
         params = {**base, "viz_type": "table", "table_timestamp_format": "%Y-%m-%d", "server_pagination": False,
-                  "order_desc": True, "show_cell_bars": False}
+                  "order_desc": True, "show_cell_bars": False, "allow_render_html": True}
         ascending = bool(chart.get("ascending"))
         params["order_desc"] = not ascending
         if "columns" in chart:

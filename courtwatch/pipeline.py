@@ -184,7 +184,7 @@ def publish_serving(ctx: RunContext) -> str:
     """Publish the serving store the dashboards read (DuckDB; PostgreSQL too by choice)."""
     from courtwatch.superset_service import clear_results_cache
 
-    done = publish.publish(ctx.warehouse, ctx.serving_store, ctx.spark, ctx.run_id)
+    done = publish.publish(ctx.warehouse, ctx.serving_store, ctx.spark, ctx.run_id, ctx.guidance.url)
     summary = done.summary()
     if ctx.serving.store == "postgres":
         rows = postgres_store.copy_store(ctx.serving_store, ctx.postgres_dsn, ctx.serving.postgres_reader_role,

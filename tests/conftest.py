@@ -139,7 +139,42 @@ def generated(spark, tmp_path_factory):
 
     root = tmp_path_factory.mktemp("generated")
     generate("tiny", str(root / "landing"), date(2026, 9, 1), 35, seed=11, incidents=3, fault_share=0.06)
-    return run_pipeline(spark, root / "landing", str(root / "warehouse"))
+    ctx = run_pipeline(spark, root / "landing", str(root / "warehouse"))
+    # The guidance loop takes two alerts up; the next run's follow-up and publish show it
+    ctx.guidance_database = f"sqlite:///{root / 'guidance.db'}"
+    ctx.loop = take_up_two_alerts(spark, ctx.warehouse, ctx.guidance_database)
+    run_pipeline(spark, root / "landing", ctx.warehouse, steps=("alerts", "publish"),
+                 guidance_database=ctx.guidance_database)
+    return ctx
+
+
+def take_up_two_alerts(spark, warehouse: str, database: str) -> dict[str, str]:
+    """Through the loop's store, as the service takes actions: the first firing alert from new to
+    closed (a true alarm); the second assigned three weeks ago with a due date long past (overdue).
+    Returns {"closed": alert_id, "overdue": alert_id}."""
+    from datetime import datetime, timedelta, timezone
+
+    from courtwatch.accounts import username
+    from courtwatch.guidance import store
+    from jobs.guidance.followup import warehouse_alerts
+    from jobs.guidance.loop import Actor
+
+    firing = sorted((a for a in warehouse_alerts(spark, warehouse) if a.status == "firing" and a.high_court_id),
+                    key=lambda a: a.alert_id)
+    closed, overdue = firing[0], firing[1]
+    engine = store.engine(database)
+    for a, steps in ((closed, [("high_court", "acknowledge", {}), ("high_court", "assign", {"note": "请核查"}),
+                               ("court", "reply", {"note": "已核查整改"}),
+                               ("high_court", "close", {"label": "true_alarm"})]),
+                     (overdue, [("high_court", "acknowledge", {}), ("high_court", "assign", {"note": "请核查"})])):
+        then = datetime.now(timezone.utc) - timedelta(days=21 if a is overdue else 0)
+        for role, action, fields in steps:
+            court = a.high_court_id if role == "high_court" else a.court_id
+            if action == "assign":
+                fields = {**fields, "due_date": (then + timedelta(days=3)).date()}
+            store.take(engine, Actor(username(court), role, court), a.loop_alert(), action, fields, then)
+    engine.dispose()
+    return {"closed": closed.alert_id, "overdue": overdue.alert_id}
 
 
 @pytest.fixture

@@ -61,6 +61,8 @@ def create_app(profile: Profile, clock=lambda: datetime.now(timezone.utc)) -> Fa
     names = labels()
     templates = Jinja2Templates(directory=str(Path(__file__).parent / "templates"))
     templates.env.filters["china_time"] = lambda t: t.astimezone(CHINA).strftime("%Y-%m-%d %H:%M")
+    templates.env.filters["figure"] = lambda v: "" if v is None else f"{v:,.4g}"
+    templates.env.filters["percent"] = lambda v: "" if v is None else f"{v:.0%}"
     app = FastAPI(title="courtwatch 督办跟踪", version="1",
                   description="The guidance loop of ../shared/spec/guidance.md: alerts a person may see, "
                               "their follow-up state and history, and the actions their role may take.")
@@ -247,7 +249,8 @@ def create_app(profile: Profile, clock=lambda: datetime.now(timezone.utc)) -> Fa
         default_due = add_working_days(clock().astimezone(CHINA).date(), limits.reply)
         return templates.TemplateResponse(request, "alert.html", {
             "actor": actor, "names": names, "alert": row, "followup": f, "allowed": allowed,
-            "csrf": csrf_token(request), "default_due": default_due, "recent": []})
+            "csrf": csrf_token(request), "default_due": default_due,
+            "recent": alert_rows.recent_days(profile, row), "causes": alert_rows.causes(profile, alert_id)})
 
     @app.post("/alerts/{alert_id}/actions", include_in_schema=False)
     async def alert_form(alert_id: str, request: Request):

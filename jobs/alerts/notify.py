@@ -8,6 +8,10 @@ inhibition (an anomaly that its court's feed outage explains, gold/alerts'
 inhibited_by). When several courts of one high court breach the same rule on
 overlapping days, the digest tells it once: one group listing the courts
 (Alertmanager's grouping); each court keeps its own alert.
+
+The guidance center gets a digest of its own: the follow-ups that went overdue
+(gold/alert_followup, guidance.md "Time limits and escalation"), each alert once
+for each limit it passed.
 """
 from __future__ import annotations
 
@@ -31,6 +35,10 @@ log = logging.getLogger("courtwatch.notify")
 ALERTS = table("gold.alerts")
 NOTIFICATIONS = table("ops.notifications")
 SILENCES = table("ops.silences")
+FOLLOWUP = table("gold.alert_followup")
+# The guidance center as a recipient: what the notifiers' {high_court_id} becomes for its digest
+# (alerts-guidance@..., COURTWATCH_WECOM_KEY_guidance).
+GUIDANCE_CENTER = "guidance"
 GROUP_WITHIN_DAYS = 3  # courts whose episodes of one rule begin this close together are one group
 DIGEST_FIELDS = ("alert_id", "kind", "rule_id", "court_id", "metric_id", "source", "window_start", "window_end",
                  "status", "severity", "observed", "expected", "message")
@@ -62,6 +70,26 @@ def digests(alerts: list[dict], sent: set[tuple[str, str]], silences: list[dict]
     for digest in out.values():
         digest["groups"] = groups(digest["new"])
     return out
+
+
+def overdue_digest(alerts: list[dict], followups: list[dict], sent: set[tuple[str, str]],
+                   links: str | None = None) -> dict | None:
+    """The guidance center's digest of follow-ups newly overdue ({"new": [], "resolved": [],
+    "overdue": [...]}), or None when nothing is; an alert is told once per limit it passed
+    (ops/notifications status `overdue:<reason>`)."""
+    by_id = {a["alert_id"]: a for a in alerts}
+    items = []
+    for f in sorted(followups, key=lambda f: (f["high_court_id"] or "", f["court_id"], f["alert_id"])):
+        if not f["overdue"] or (f["alert_id"], f"overdue:{f['overdue_reason']}") in sent or f["alert_id"] not in by_id:
+            continue
+        a = by_id[f["alert_id"]]
+        item = {k: (v.isoformat() if isinstance(v, date) else v) for k, v in a.items() if k in DIGEST_FIELDS}
+        item.update(high_court_id=a["high_court_id"], followup_state=f["state"], overdue_reason=f["overdue_reason"],
+                    due_date=f["due_date"].isoformat() if f["due_date"] else None)
+        if links:
+            item["url"] = f"{links.rstrip('/')}/alerts/{a['alert_id']}"
+        items.append(item)
+    return {"new": [], "resolved": [], "groups": [], "overdue": items} if items else None
 
 
 def groups(new: list[dict]) -> list[dict]:
@@ -105,14 +133,20 @@ def _items(digest: dict) -> list[tuple[str, str, str | None]]:
     out += [(f"[新增][{_severity(a['severity'])}]", a["message"], a.get("url"))
             for a in digest["new"] if a["alert_id"] not in grouped]
     out += [("[解除]", a["message"], a.get("url")) for a in digest["resolved"]]
+    out += [(f"[逾期][{a['overdue_reason']}]", f"{a['high_court_id']}：{a['message']}", a.get("url"))
+            for a in digest.get("overdue", [])]
     return out
 
 
 def _title(high_court_id: str, as_of: date) -> str:
+    if high_court_id == GUIDANCE_CENTER:
+        return f"诉讼服务指导中心 督办逾期摘要（截至 {as_of}）"
     return f"{high_court_id} 预警摘要（截至 {as_of}）"
 
 
 def _counts(digest: dict) -> str:
+    if digest.get("overdue"):
+        return f"督办逾期 {len(digest['overdue'])} 条"
     return f"新增 {len(digest['new'])} 条，已解除 {len(digest['resolved'])} 条"
 
 
@@ -182,7 +216,7 @@ class Smtp:
         msg = EmailMessage()
         msg["From"] = c.sender
         msg["To"] = c.recipient.format(high_court_id=high_court_id)
-        msg["Subject"] = f"[courtwatch] {high_court_id} 预警摘要 {as_of}：新增 {len(digest['new'])}，解除 {len(digest['resolved'])}"
+        msg["Subject"] = f"[courtwatch] {_title(high_court_id, as_of)}：{_counts(digest)}"
         msg.set_content(_text(high_court_id, as_of, digest))
         msg.add_alternative(_html(high_court_id, as_of, digest), subtype="html")
         self._deliver(msg)
@@ -332,13 +366,19 @@ def notifier(cfg: rules.Notify):
 
 def notify(spark: SparkSession, warehouse: str, as_of: date, cfg: rules.Notify,
            links: str | None = None) -> dict[str, dict]:
-    """Send what is due (each item linked to its page of the guidance loop at `links`); record each
-    high court's digest once it was sent. Returns the digests delivered, by high court."""
+    """Send what is due (each item linked to its page of the guidance loop at `links`): each high
+    court's digest, and the guidance center's of overdue follow-ups; record each once it was sent.
+    Returns the digests delivered, by recipient."""
     alerts = [r.asDict() for r in ALERTS.read(spark, warehouse).collect()]
     NOTIFICATIONS.create_if_missing(spark, warehouse)
     sent = {(r["alert_id"], r["status"]) for r in NOTIFICATIONS.read(spark, warehouse).collect()}
     silences = [r.asDict() for r in SILENCES.read(spark, warehouse).collect()]
     due = digests(alerts, sent, silences, as_of, links)
+    followups = [r.asDict() for r in FOLLOWUP.read(spark, warehouse).collect()] \
+        if FOLLOWUP.exists(spark, warehouse) else []
+    overdue = overdue_digest(alerts, followups, sent, links)
+    if overdue:
+        due[GUIDANCE_CENTER] = overdue
     channel = notifier(cfg)
     delivered, rows = {}, []
     try:
@@ -354,6 +394,8 @@ def notify(spark: SparkSession, warehouse: str, as_of: date, cfg: rules.Notify,
             now = datetime.now(timezone.utc)
             rows += [(a["alert_id"], a["status"], high_court_id, channel.name, as_of, now)
                      for a in digest["new"] + digest["resolved"]]
+            rows += [(a["alert_id"], f"overdue:{a['overdue_reason']}", high_court_id, channel.name, as_of, now)
+                     for a in digest.get("overdue", [])]
     finally:
         # One commit for all the digests sent, even when a send raised something
         # unforeseen: what went out is recorded, the rest is tried again next run.

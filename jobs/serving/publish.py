@@ -4,7 +4,8 @@ Each table of schemas/tables/serving/ is made by its `query.sql`, which DuckDB
 runs over the Delta tables this module lets it read (INPUTS: gold, the batch
 ledger, the court registry; never bronze, never a silver record table), the
 Chinese names of schemas/labels.yaml (`labels`), the catalog's metric names
-(`metric_names`) and the reference intervals (`reference_intervals`).
+(`metric_names`), the reference intervals (`reference_intervals`) and the
+guidance loop's address (`guidance_loop`, one row: the alerts' links to their pages).
 
 The store is built into a new DuckDB file beside the old one and moved over it
 with one rename, so a reader opens either the old store or the new one, never a
@@ -36,7 +37,7 @@ log = logging.getLogger("courtwatch")
 # Everything the store is made from. The record tables (bronze, silver per source)
 # are not among them: no record, no personal field and no hash of one can reach it.
 INPUTS = ("silver.courts", "work.daily_breakdowns", "gold.court_metrics", "gold.region_metrics", "gold.alerts",
-          "ops.batches", "ops.quarantine")
+          "gold.alert_causes", "gold.alert_followup", "gold.guidance_metrics", "ops.batches", "ops.quarantine")
 DUCKDB_TYPES = {"string": "VARCHAR", "int": "INTEGER", "long": "BIGINT", "double": "DOUBLE", "bool": "BOOLEAN",
                 "date": "DATE", "timestamp": "TIMESTAMP", "list<string>": "VARCHAR[]"}
 
@@ -99,7 +100,7 @@ def _register_inputs(con: duckdb.DuckDBPyConnection, warehouse: str, spark) -> N
         con.execute(f"CREATE VIEW {name} AS SELECT {cols} FROM {scan}")
 
 
-def _register_reference(con: duckdb.DuckDBPyConnection) -> None:
+def _register_reference(con: duckdb.DuckDBPyConnection, links: str | None) -> None:
     con.execute("CREATE TEMP TABLE labels (kind VARCHAR, code VARCHAR, name VARCHAR)")
     con.executemany("INSERT INTO labels VALUES (?, ?, ?)", label_rows())
     con.execute("CREATE TEMP TABLE metric_names (metric_id VARCHAR, name VARCHAR, unit VARCHAR)")
@@ -108,6 +109,8 @@ def _register_reference(con: duckdb.DuckDBPyConnection) -> None:
                 "min_denominator DOUBLE)")
     con.executemany("INSERT INTO reference_intervals VALUES (?, ?, ?, ?)",
                     [(i.metric_id, i.low, i.high, i.min_denominator) for i in reference_intervals()])
+    con.execute("CREATE TEMP TABLE guidance_loop (url VARCHAR)")
+    con.execute("INSERT INTO guidance_loop VALUES (?)", [links.rstrip("/") if links else None])
 
 
 def _create(con: duckdb.DuckDBPyConnection, t: Table) -> None:
@@ -126,12 +129,13 @@ def _fill(con: duckdb.DuckDBPyConnection, t: Table) -> int:
     return con.execute(f"SELECT count(*) FROM main.{t.short_name}").fetchone()[0]
 
 
-def build(warehouse: str, path: str, spark=None, run_id: str = "") -> dict[str, int]:
-    """Write a whole store into the DuckDB file `path` (which must not exist). Rows per table."""
+def build(warehouse: str, path: str, spark=None, run_id: str = "", links: str | None = None) -> dict[str, int]:
+    """Write a whole store into the DuckDB file `path` (which must not exist). Rows per table. `links`:
+    the guidance loop's address, which each alert links to (its page there)."""
     con = connect(path)
     try:
         _register_inputs(con, warehouse, spark)
-        _register_reference(con)
+        _register_reference(con, links)
         rows = {}
         for t in serving_tables():
             _create(con, t)
@@ -147,7 +151,7 @@ def build(warehouse: str, path: str, spark=None, run_id: str = "") -> dict[str, 
     return rows
 
 
-def publish(warehouse: str, store: str, spark=None, run_id: str = "") -> Published:
+def publish(warehouse: str, store: str, spark=None, run_id: str = "", links: str | None = None) -> Published:
     """Build a new store beside `store` and move it into place in one rename."""
     started = time.time()
     target = Path(store)
@@ -156,7 +160,7 @@ def publish(warehouse: str, store: str, spark=None, run_id: str = "") -> Publish
     for leftover in (building, building.with_name(building.name + ".wal")):
         leftover.unlink(missing_ok=True)
     try:
-        rows = build(warehouse, str(building), spark, run_id)
+        rows = build(warehouse, str(building), spark, run_id, links)
         os.chmod(building, 0o640)
         os.replace(building, target)  # atomic on one file system: readers see the old store or the new
     finally:

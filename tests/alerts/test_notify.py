@@ -74,6 +74,31 @@ def test_courts_of_one_province_breaching_one_rule_together_are_told_once(tmp_pa
 LOOP = "http://127.0.0.1:8090"  # the guidance loop's address: each item links to its page
 
 
+def followup(alert_id, overdue=True, reason="未按期反馈", state="assigned", court="B1", high="H1"):
+    return {"alert_id": alert_id, "court_id": court, "high_court_id": high, "state": state, "overdue": overdue,
+            "overdue_reason": reason if overdue else None, "due_date": date(2026, 3, 6)}
+
+
+@pytest.mark.unit
+def test_overdue_follow_ups_go_to_the_guidance_center_once_per_limit_passed(tmp_path):
+    alerts = [alert("a1"), alert("a2", court="B2", high="H2"), alert("a3"), alert("a4")]
+    followups = [followup("a1"), followup("a2", reason="未按时签收", state="new", court="B2", high="H2"),
+                 followup("a3", overdue=False, state="closed"), followup("a4")]
+    sent = {("a4", "overdue:未按期反馈")}  # told at an earlier run
+    digest = notify.overdue_digest(alerts, followups, sent, LOOP)
+    assert [(a["alert_id"], a["overdue_reason"], a["high_court_id"]) for a in digest["overdue"]] == [
+        ("a1", "未按期反馈", "H1"), ("a2", "未按时签收", "H2")]
+    assert digest["overdue"][0]["url"] == f"{LOOP}/alerts/a1" and not digest["new"]
+    # the same alert overdue again for another limit (replied, then not closed in time) is told again
+    again = notify.overdue_digest(alerts, [followup("a4", reason="未按时办结", state="replied")], sent)
+    assert [a["alert_id"] for a in again["overdue"]] == ["a4"]
+    assert notify.overdue_digest(alerts, [followup("a3", overdue=False)], sent) is None
+    notify.notifier(Notify(notifier="outbox", outbox_dir=str(tmp_path))).send(notify.GUIDANCE_CENTER, AS_OF, digest)
+    text = json.loads((tmp_path / "2026-03-10" / "guidance.json").read_text())["text"]
+    assert text.startswith("诉讼服务指导中心 督办逾期摘要") and "督办逾期 2 条" in text
+    assert "[逾期][未按期反馈] H1：B1 案件数据中断" in text and f"{LOOP}/alerts/a1" in text
+
+
 def _digest():
     return notify.digests([alert("a1")], set(), [], AS_OF, LOOP)["H1"]
 
@@ -162,7 +187,8 @@ def test_unknown_notifier_is_a_clear_error():
 
 @pytest.mark.integration
 def test_a_failing_notifier_does_not_fail_the_run_and_is_retried(spark, tmp_path):
-    """Nothing listens on the webhook's port: the digest stays unsent, for the next run."""
+    """Nothing listens on the webhook's port: the digest stays unsent, for the next run. Then an overdue
+    follow-up reaches the guidance center's digest."""
     wh = str(tmp_path / "wh")
     row = {**alert("a1"), "first_detected_at": None, "updated_at": None}
     notify.ALERTS.append(spark.createDataFrame([row], notify.ALERTS.schema), wh)
@@ -171,6 +197,13 @@ def test_a_failing_notifier_does_not_fail_the_run_and_is_retried(spark, tmp_path
     assert notify.NOTIFICATIONS.read(spark, wh).count() == 0
     out = Notify(notifier="outbox", outbox_dir=str(tmp_path / "outbox"))
     assert list(notify.notify(spark, wh, AS_OF, out)) == ["H1"]
+    assert list(notify.notify(spark, wh, AS_OF, out)) == []
+    # its follow-up goes overdue: the guidance center is told, once
+    late = {**{c.name: None for c in notify.FOLLOWUP.columns}, **followup("a1")}
+    notify.FOLLOWUP.append(spark.createDataFrame([late], notify.FOLLOWUP.schema), wh)
+    assert list(notify.notify(spark, wh, AS_OF, out)) == [notify.GUIDANCE_CENTER]
+    told = notify.NOTIFICATIONS.read(spark, wh).where("high_court_id = 'guidance'").collect()
+    assert [(r["alert_id"], r["status"]) for r in told] == [("a1", "overdue:未按期反馈")]
     assert list(notify.notify(spark, wh, AS_OF, out)) == []
 
 

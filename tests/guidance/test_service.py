@@ -7,7 +7,7 @@ import json
 import os
 import threading
 import time
-from datetime import datetime, timezone
+from datetime import date, datetime, timezone
 from pathlib import Path
 
 import duckdb
@@ -56,6 +56,15 @@ def service(tmp_path_factory):
         for a in (_alert("a-sh-1", "B310101", "H31"), _alert("a-sh-2", "B310102", "H31"),
                   _alert("a-bj-1", "B110101", "H11")):
             con.execute(f"INSERT INTO alerts VALUES ({', '.join('?' * len(COLUMNS))})", [a[c] for c in COLUMNS])
+        # what the alert page shows of a-bj-1 beside it: its metric's recent days and its root cause
+        con.execute("CREATE TABLE court_metrics (court_id VARCHAR, period VARCHAR, period_start DATE, "
+                    "metric_id VARCHAR, value DOUBLE, region_value DOUBLE)")
+        con.executemany("INSERT INTO court_metrics VALUES ('B110101', 'day', ?, 'case_filed', ?, ?)",
+                        [(date(2026, 2, 27), 44.0, 610.0), (FIRST_SEEN.date(), 12.0, 598.0),
+                         (date(2026, 1, 2), 40.0, 600.0)])  # the last: long before, not shown
+        con.execute("CREATE TABLE alert_causes (alert_id VARCHAR, rank INTEGER, breakdown_name VARCHAR, "
+                    "member VARCHAR, observed DOUBLE, expected DOUBLE, change DOUBLE, share DOUBLE)")
+        con.execute("INSERT INTO alert_causes VALUES ('a-bj-1', 1, '案件类型', '民事', 5, 33, -28, 0.85)")
     port = free_port()
     rules = yaml.safe_load(Path("conf/alerts.yaml").read_text())
     rules["notify"]["outbox_dir"] = str(root / "outbox")  # assignments and replies are told here
@@ -194,7 +203,11 @@ def test_the_pages_in_a_browser_take_an_alert_from_new_to_replied(service, tmp_p
         inbox = browser.find_element(By.ID, "inbox").text
         assert "北京市第1基层人民法院" in inbox and "上海" not in inbox
         browser.find_element(By.LINK_TEXT, "异常波动：收案数").click()
-        assert "主要来自 民事" in browser.page_source  # the alert's root cause
+        assert "主要来自 民事" in browser.page_source  # the alert's message
+        causes = browser.find_element(By.ID, "causes").text  # its top contributor, its metric's recent days
+        assert "案件类型 民事" in causes and "85%" in causes
+        recent = [r.text for r in browser.find_elements(By.CSS_SELECTOR, "#recent tr")]
+        assert recent[1:] == ["2026-02-27 44 610", "2026-03-02 12 598"]
         submit("acknowledge")
         state_becomes("已签收")
         submit("assign", due_date=(datetime(2026, 3, 10)).date().isoformat(), note="请三日内反馈整改情况")

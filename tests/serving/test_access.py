@@ -130,7 +130,8 @@ def test_no_database_no_sql_lab_no_samples_for_a_high_court(stack, court):
     datasets = {d["table_name"]: d["id"] for d in listing(session, base, "dataset")}
     assert "feed_daily" in datasets and set(datasets) <= {"courts", "court_metrics", "region_metrics",
                                                           "indicator_status", "alerts", "breakdowns", "feed_daily",
-                                                          "rejected_batches", "quarantine_daily", "publication"}
+                                                          "rejected_batches", "quarantine_daily", "publication",
+                                                          "alert_causes", "guidance_followup"}
     samples = session.post(f"{base}/datasource/samples", params={"datasource_id": datasets["feed_daily"],
                                                                  "datasource_type": "table"}, json={}, timeout=120)
     if samples.status_code == 200:  # samples, if a role may take them, are of its province only

@@ -24,7 +24,7 @@ def test_committed_assets_equal_a_fresh_build():
 def test_the_dashboards_every_chart_on_a_serving_table():
     files = dashboard_assets.build()
     dashboards = {c["slug"]: c for rel, c in files.items() if rel.startswith("dashboards/")}
-    assert set(dashboards) == {"overview", "intervals", "court", "hotline", "mediation", "alerts", "feed"}
+    assert set(dashboards) == {"overview", "intervals", "court", "hotline", "mediation", "alerts", "followup", "feed"}
     datasets = {c["uuid"] for rel, c in files.items() if rel.startswith("datasets/")}
     # every dataset is a table of the serving store, on the serving database: none reads the warehouse
     serving = {t.short_name for t in serving_tables()}

@@ -21,7 +21,8 @@ pytestmark = [pytest.mark.integration, pytest.mark.timeout(900)]
 
 @pytest.fixture(scope="module")
 def published(generated):
-    return {"warehouse": generated.warehouse, "store": generated.serving_store, "as_of": generated.gold_as_of}
+    return {"warehouse": generated.warehouse, "store": generated.serving_store, "as_of": generated.gold_as_of,
+            "loop": generated.loop}
 
 
 def _tables(con) -> dict[str, list[tuple[str, str]]]:
@@ -88,6 +89,30 @@ def test_every_code_is_shown_in_chinese(published):
         assert all(any("\u4e00" <= ch <= "\u9fff" for ch in v) for v in values), (t, column, values)
     # reasons are named only where there is one
     assert con.execute("SELECT count(*) FROM feed_daily WHERE reason IS NOT NULL AND reason_name IS NULL").fetchone()[0] == 0
+
+
+def test_the_alerts_carry_their_follow_up_and_the_provinces_figures(spark, published):
+    """The loop's actions (tests/conftest.py take_up_two_alerts), copied by the next run, reach the
+    alerts (state, overdue, a link to the alert's page) and the province's monthly figures."""
+    con = duckdb.connect(published["store"], read_only=True)
+    closed, overdue = published["loop"]["closed"], published["loop"]["overdue"]
+    rows = {r[0]: r[1:] for r in con.execute(
+        "SELECT alert_id, followup_state, followup_state_name, overdue, overdue_reason, label_name, page_link, "
+        "high_court_id FROM alerts").fetchall()}
+    assert rows[closed][:5] == ("closed", "已办结", False, None, "属实")
+    assert rows[overdue][:4] == ("assigned", "督办中", True, "未按期反馈")
+    assert f'href="http://127.0.0.1:8090/alerts/{closed}"' in rows[closed][5]
+    others = [r for a, r in rows.items() if a not in (closed, overdue)]
+    assert others and all(r[0] == "new" and r[1] == "待签收" for r in others)
+    figures = con.execute("SELECT high_court_id, sum(alerts_received), sum(labelled), max(precision), sum(overdue) "
+                          "FROM guidance_followup GROUP BY ALL").fetchall()
+    assert sum(f[1] for f in figures) == len(rows)
+    mine = {f[0]: f[2:] for f in figures}[rows[closed][6]]
+    assert mine[:2] == (1, 1.0)
+    assert sum(f[4] for f in figures) == 1  # the overdue one (the others arrived today)
+    causes = con.execute("SELECT count(*), count(DISTINCT alert_id) FROM alert_causes").fetchone()
+    assert causes == (table(spark, published["warehouse"], "gold/alert_causes").count(),
+                      table(spark, published["warehouse"], "gold/alert_causes").select("alert_id").distinct().count())
 
 
 def test_a_reader_never_sees_a_half_published_store(published, tmp_path):

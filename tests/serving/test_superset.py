@@ -66,6 +66,15 @@ def test_a_high_court_sees_its_own_province_only(stack):
         assert ids and all(i[1:3] == province for i in ids), (court_id, ids)
     guidance = login(stack, "guidance-01")
     assert {r["region_name"] for r in chart_rows(guidance, stack["base"], ranking)} == everyone
+    # the follow-up board: each high court its own province's figures and items, the guidance center all
+    followup, items = charts["各省督办情况（按省份代码与月份排列）"], charts["待办与逾期的督办事项（逾期在前）"]
+    provinces = {r["province_code"] for r in chart_rows(guidance, stack["base"], followup)}
+    assert len(provinces) >= 2
+    for court_id, province in courts.items():
+        session = login(stack, person(court_id))
+        assert {r["province_code"] for r in chart_rows(session, stack["base"], followup)} <= {province}
+        names = {r["province_name"] for r in chart_rows(session, stack["base"], items)}
+        assert len(names) <= 1, (court_id, names)
 
 
 def _feed_court_ids(stack, session, chart_id) -> set[str]:
