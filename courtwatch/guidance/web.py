@@ -31,10 +31,12 @@ from courtwatch.settings import Profile
 from jobs.alerts import notify
 from jobs.guidance.loop import ACTIONS, Actor, Refused, add_working_days, followup, sees, state_of
 from schemas.display import labels
+from schemas.metric_catalog import catalog
 from schemas.workdays import CHINA
 
 log = logging.getLogger("courtwatch.guidance")
 SESSION_HOURS = 8  # a working day: then sign in again
+RATIOS = {m.id for m in catalog().metrics if m.unit == "ratio"}  # shown as percentages on an alert's page
 
 
 class ActionIn(BaseModel):
@@ -61,7 +63,7 @@ def create_app(profile: Profile, clock=lambda: datetime.now(timezone.utc)) -> Fa
     names = labels()
     templates = Jinja2Templates(directory=str(Path(__file__).parent / "templates"))
     templates.env.filters["china_time"] = lambda t: t.astimezone(CHINA).strftime("%Y-%m-%d %H:%M")
-    templates.env.filters["figure"] = lambda v: "" if v is None else f"{v:,.4g}"
+    templates.env.filters["figure"] = lambda v, ratio=False: "" if v is None else f"{v:.1%}" if ratio else f"{v:,.4g}"
     templates.env.filters["percent"] = lambda v: "" if v is None else f"{v:.0%}"
     app = FastAPI(title="courtwatch 督办跟踪", version="1",
                   description="The guidance loop of ../shared/spec/guidance.md: alerts a person may see, "
@@ -250,7 +252,8 @@ def create_app(profile: Profile, clock=lambda: datetime.now(timezone.utc)) -> Fa
         return templates.TemplateResponse(request, "alert.html", {
             "actor": actor, "names": names, "alert": row, "followup": f, "allowed": allowed,
             "csrf": csrf_token(request), "default_due": default_due,
-            "recent": alert_rows.recent_days(profile, row), "causes": alert_rows.causes(profile, alert_id)})
+            "recent": alert_rows.recent_days(profile, row), "causes": alert_rows.causes(profile, alert_id),
+            "ratio": row["metric_id"] in RATIOS})
 
     @app.post("/alerts/{alert_id}/actions", include_in_schema=False)
     async def alert_form(alert_id: str, request: Request):
