@@ -101,13 +101,19 @@ def metrics_rows(alerts: list[WarehouseAlert], histories: dict[str, list[Action]
         overdue = sum(followup(by_id[f["alert_id"]].loop_alert(),
                                [h for h in histories.get(f["alert_id"], []) if h.at <= at], at, limits).overdue
                       for f in fs)
-        acknowledged = [f["acknowledged_in_time"] for f in fs]
-        replied = [f["replied_by_due_date"] for f in fs if f["assigned_at"] is not None]
+        # An alert counts for a share once it is judged: done, or its limit passed (one that arrived
+        # this morning is not yet late, and a province's share must not read 0% for it).
+        day = at.astimezone(CHINA).date()
+        acknowledged = [f["acknowledged_in_time"] for f in fs if f["acknowledged_in_time"] is not None
+                        or day > add_working_days(f["arrived_on"], limits.acknowledge)]
+        replied = [f["replied_by_due_date"] for f in fs if f["assigned_at"] is not None and (
+            f["replied_by_due_date"] is not None or (f["due_date"] is not None and day > f["due_date"]))]
         to_close = [f["working_days_to_close"] for f in fs if f["working_days_to_close"] is not None]
         labelled = [f["label"] for f in fs if f["label"]]
         rows.append({
             "high_court_id": high_court, "month": month, "alerts_received": len(fs),
-            "acknowledged_in_time_share": sum(bool(x) for x in acknowledged) / len(fs),
+            "acknowledged_in_time_share": sum(bool(x) for x in acknowledged) / len(acknowledged)
+            if acknowledged else None,
             "replied_by_due_date_share": sum(bool(x) for x in replied) / len(replied) if replied else None,
             "median_working_days_to_close": float(statistics.median(to_close)) if to_close else None,
             "overdue": overdue, "recurrences": sum(bool(f["recurrence"]) for f in fs),

@@ -51,6 +51,11 @@ def test_a_province_s_month_of_follow_up():
     assert march["acknowledged_in_time_share"] == pytest.approx(1 / 3)
     assert march["replied_by_due_date_share"] == 1.0 and march["median_working_days_to_close"] == 4.0
     assert (march["overdue"], march["recurrences"], march["labelled"], march["precision"]) == (2, 1, 1, 1.0)
+    # an alert that arrived this morning is not late yet: it counts as received, not against the share
+    a4 = WarehouseAlert("a4", "B310103", "H31", "anomaly:surge", "hotline_calls", "firing", date(2026, 3, 25),
+                        datetime(2026, 3, 25, 9, 0))
+    [march] = metrics_rows([A1, A2, A3, a4], HISTORY, followup_rows([A1, A2, A3, a4], HISTORY, NOW), NOW)
+    assert march["alerts_received"] == 4 and march["acknowledged_in_time_share"] == pytest.approx(1 / 3)
     # judged at the month's end once it is over: on 10 April, March's figure is still that of 31 March
     april = datetime(2026, 4, 10, 2, 0, tzinfo=timezone.utc)
     [then] = metrics_rows([A1, A2, A3], HISTORY, followup_rows([A1, A2, A3], HISTORY, april), april)
