@@ -25,6 +25,51 @@ from schemas.warehouse import table
 from testbed.generate.landing_zone import INCIDENT_KINDS, generate
 
 MAX_DELAY = 3
+BASELINE_WEEKS = 4  # the data evidence's baseline: the same weekday of the four weeks before an incident
+
+
+def data_evidence(measures, incident: dict) -> float | None:
+    """How much evidence the court's own data holds for the incident by its last day of grace (the
+    first MAX_DELAY + 1 days): the log-likelihood ratio of the shift that actually happened against
+    the court's baseline, binomial for a rate (trials pooled over those days), Poisson for a count.
+    That is the generalised likelihood ratio, the most any likelihood-ratio detector can have there:
+    below the detector's threshold (the evidence that keeps its false alarms down), no such detector
+    can flag the incident in time, whatever its tuning; "where the data allows it". `measures`:
+    work/daily_measures as pandas (court_id, date, measure, value). None for a silent feed (no data
+    is the evidence)."""
+    import math
+
+    from schemas.metric_catalog import catalog
+
+    if incident["kind"] == "feed_silence":
+        return None
+    metric = next(m for m in catalog().metrics if m.id == incident["metric_id"])
+    start = date.fromisoformat(incident["start"]) if isinstance(incident["start"], str) else incident["start"]
+    days = [start + timedelta(days=k) for k in range(MAX_DELAY + 1)]
+    court = measures[measures.court_id == incident["court_id"]]
+    by_day = court.pivot_table(index="date", columns="measure", values="value", aggfunc="sum").fillna(0.0)
+    by_day.index = [d if isinstance(d, date) else d.date() for d in by_day.index]
+
+    def value(measure, day):
+        return float(by_day.at[day, measure]) if day in by_day.index and measure in by_day.columns else 0.0
+
+    def baseline(measure, day):  # the same weekday's mean over the weeks before (all before the start)
+        return sum(value(measure, day - timedelta(days=7 * w)) for w in range(1, BASELINE_WEEKS + 1)) / BASELINE_WEEKS
+
+    if metric.is_ratio:
+        before = [start - timedelta(days=k) for k in range(1, 7 * BASELINE_WEEKS + 1)]
+        p0 = sum(value(metric.numerator, d) for d in before) / max(sum(value(metric.denominator, d) for d in before), 1e-9)
+        x, n = sum(value(metric.numerator, d) for d in days), sum(value(metric.denominator, d) for d in days)
+        if n == 0 or not 0 < p0 < 1:
+            return 0.0
+        p1 = x / n
+        terms = [(x, p1, p0), (n - x, 1 - p1, 1 - p0)]
+        return sum(k * math.log(a / b) for k, a, b in terms if k > 0)
+    x = sum(value(metric.numerator, d) for d in days)
+    mu = sum(baseline(metric.numerator, d) for d in days)
+    if mu <= 0:
+        return 0.0
+    return (x * math.log(x / mu) if x > 0 else 0.0) - (x - mu)
 
 
 def _matches(e: alerts.Episode, i: dict) -> bool:
@@ -33,15 +78,18 @@ def _matches(e: alerts.Episode, i: dict) -> bool:
         e.source == i["source"] if i["kind"] == "feed_silence" else e.metric_id == i["metric_id"])
 
 
-def score(episodes: list[alerts.Episode], incidents: list[dict]) -> dict:
+def score(episodes: list[alerts.Episode], incidents: list[dict], threshold: float | None = None) -> dict:
+    """The scores of alerts.md; with `threshold` (the detector's evidence to fire) also the recall over
+    the incidents whose data holds that much evidence in time (each incident's `evidence`, data_evidence)."""
     inc = [{**i, "start": date.fromisoformat(i["start"]), "end": date.fromisoformat(i["end"])} for i in incidents]
     # what a high court is told: inhibited anomalies (their source was silent) are recorded, not notified
     judged = [e for e in episodes if e.kind in ("anomaly", "feed") and not e.inhibited]
-    caught, delays, per_incident, kinds = [], [], [], {}
+    caught, delays, per_incident, kinds, allowed = [], [], [], {}, []
     for i in inc:
         overlapping = [e for e in judged if _matches(e, i) and e.window_start <= i["end"] and e.window_end >= i["start"]]
         hits = [e for e in overlapping if e.window_start <= i["start"] + timedelta(days=MAX_DELAY)]
         caught.append(bool(hits))
+        allowed.append(threshold is None or i.get("evidence") is None or i["evidence"] >= threshold)
         k = kinds.setdefault(i["kind"], {"incidents": 0, "caught": 0})
         k["incidents"] += 1
         if hits:
@@ -64,7 +112,10 @@ def score(episodes: list[alerts.Episode], incidents: list[dict]) -> dict:
         "delays": delays, "episodes_per_incident": per_incident, "by_kind": kinds,
         "threshold_episodes": sum(months.values()), "threshold_court_metric_months": len(months),
         "threshold_most_in_a_month": max(months.values(), default=0),
-        "missed": [f"{i['kind']} {i['court_id']} {i['start']}" for i, c in zip(inc, caught) if not c],
+        "data_allows": sum(allowed), "caught_where_data_allows": sum(c for c, a in zip(caught, allowed) if a),
+        "missed": [f"{i['kind']} {i['court_id']} {i['start']}" + (
+            f" (data evidence {i['evidence']:.1f})" if i.get("evidence") is not None else "")
+            for i, c in zip(inc, caught) if not c],
         "false": [f"{e.kind} {e.rule_id} {e.court_id} {e.metric_id or e.source} {e.window_start}..{e.window_end}"
                   for e in judged if e not in true],
     }
@@ -104,9 +155,13 @@ def evaluate(spark, settings: Profile, profile: str, start: date, days: int, inc
                                              warehouse=warehouse)
                 as_of = pipeline.run(ctx).gold_as_of
             courts = table("silver.courts").read(spark, warehouse).count()
+            if truth["incidents"]:
+                measures = table("work.daily_measures").read(spark, warehouse).toPandas()
+                truth["incidents"] = [{**i, "evidence": data_evidence(measures, i)} for i in truth["incidents"]]
             court_months = courts * days / 30.0
             for method in methods:
-                s = score(_episodes(spark, warehouse, as_of, cfg, method), truth["incidents"])
+                s = score(_episodes(spark, warehouse, as_of, cfg, method), truth["incidents"],
+                          cfg.anomaly.cusum_threshold)
                 s.update(seed=seed, data=label, method=method, courts=courts, court_months=round(court_months, 1),
                          false_per_100_court_months=round(100 * (s["episodes"] - s["true_episodes"]) / court_months, 3),
                          seconds=round(time.time() - t, 1))
@@ -138,7 +193,11 @@ def summarise(results: dict, methods: list[str]) -> list[dict]:
                 kinds[k]["incidents"] += v["incidents"]
                 kinds[k]["caught"] += v["caught"]
         cm = sum(r["court_months"] for r in clean)
+        allows = sum(r.get("data_allows", r["incidents"]) for r in inc)
+        caught_allowed = sum(r.get("caught_where_data_allows", r["caught"]) for r in inc)
         out.append({"method": m, "recall": caught / total if total else None, "caught": caught, "incidents": total,
+                    "recall_where_data_allows": caught_allowed / allows if allows else None,
+                    "caught_where_data_allows": caught_allowed, "data_allows": allows,
                     "precision": true / eps if eps else None, "episodes": eps,
                     "median_delay_days": statistics.median(delays) if delays else None,
                     "p90_delay_days": _quantile(delays, 0.9),
@@ -177,6 +236,13 @@ def markdown(results: dict, command: str, machine: str) -> str:
                      f"{fmt(r['p90_delay_days'], '{}')} / {fmt(r['max_delay_days'], '{}')} | "
                      f"{fmt(r['episodes_per_incident'], '{:.2f}')} | {fmt(r['false_per_100_court_months'], '{:.2f}')} "
                      f"({r['court_months_clean']:.0f} court-months) | {r['threshold_most_in_a_court_metric_month']} |")
+    lines += ["", "Recall where the data allows it: of the incidents whose court's data holds, by the last day "
+              "of grace, at least the detector's threshold of evidence (`cusum_threshold`) for the shift that "
+              "happened (testbed/evaluation.py `data_evidence`: the generalised likelihood ratio, more than any "
+              "likelihood-ratio detector can have), the share caught in time.", ""]
+    for r in results["summary"]:
+        lines.append(f"- `{r['method']}`: {fmt(r.get('recall_where_data_allows'))} "
+                     f"({r.get('caught_where_data_allows', '-')}/{r.get('data_allows', '-')})")
     lines += ["", "## Recall by incident kind", "", "| method | " + " | ".join(INCIDENT_KINDS) + " |",
               "| --- |" + " --- |" * len(INCIDENT_KINDS)]
     for r in results["summary"]:
