@@ -40,6 +40,7 @@ def data_evidence(measures, incident: dict) -> float | None:
     import math
 
     from schemas.metric_catalog import catalog
+    from schemas.workdays import is_festival, is_working_day
 
     if incident["kind"] == "feed_silence":
         return None
@@ -53,8 +54,10 @@ def data_evidence(measures, incident: dict) -> float | None:
     def value(measure, day):
         return float(by_day.at[day, measure]) if day in by_day.index and measure in by_day.columns else 0.0
 
-    def baseline(measure, day):  # the same weekday's mean over the weeks before (all before the start)
-        return sum(value(measure, day - timedelta(days=7 * w)) for w in range(1, BASELINE_WEEKS + 1)) / BASELINE_WEEKS
+    def baseline(measure, day):  # the same weekday's ordinary working days in the weeks before the start
+        before = [day - timedelta(days=7 * w) for w in range(1, BASELINE_WEEKS + 1)]
+        before = [d for d in before if is_working_day(d) and not is_festival(d)]
+        return sum(value(measure, d) for d in before) / len(before) if before else 0.0
 
     if metric.is_ratio:
         before = [start - timedelta(days=k) for k in range(1, 7 * BASELINE_WEEKS + 1)]
@@ -65,8 +68,11 @@ def data_evidence(measures, incident: dict) -> float | None:
         p1 = x / n
         terms = [(x, p1, p0), (n - x, 1 - p1, 1 - p0)]
         return sum(k * math.log(a / b) for k, a, b in terms if k > 0)
-    x = sum(value(metric.numerator, d) for d in days)
-    mu = sum(baseline(metric.numerator, d) for d in days)
+    # counts: ordinary working days only, against the same weekday's ordinary working days before (a
+    # holiday's own drop is no incident's evidence, and the detector judges no count in a festival)
+    ordinary = [d for d in days if is_working_day(d) and not is_festival(d)]
+    x = sum(value(metric.numerator, d) for d in ordinary)
+    mu = sum(baseline(metric.numerator, d) for d in ordinary)
     if mu <= 0:
         return 0.0
     return (x * math.log(x / mu) if x > 0 else 0.0) - (x - mu)

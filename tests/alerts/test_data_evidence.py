@@ -10,7 +10,7 @@ import pytest
 from testbed.evaluation import data_evidence, score
 
 pytestmark = pytest.mark.unit
-START = date(2026, 4, 6)
+START = date(2026, 4, 13)  # a Monday; Qingming was 4-6 April
 
 
 def _days(court, measure, per_day, first=START - timedelta(days=28), n=32):
@@ -33,6 +33,11 @@ def test_a_count_collapse_against_the_same_weekdays_before():
     incident = {"kind": "filings_collapse", "court_id": "B1", "metric_id": "case_filed", "start": START.isoformat()}
     got = data_evidence(pd.DataFrame(rows, columns=["court_id", "date", "measure", "value"]), incident)
     assert got == pytest.approx(40 * math.log(40 / 160) - (40 - 160))
+    # over Qingming (days off 4-6 April) only the working day of the grace days counts: Tuesday 7
+    frame = pd.DataFrame(_days("B1", "filed", lambda d: 40.0 if d < date(2026, 4, 4) else 10.0, date(2026, 3, 1), 45),
+                         columns=["court_id", "date", "measure", "value"])
+    holiday = {**incident, "start": "2026-04-04"}
+    assert data_evidence(frame, holiday) == pytest.approx(10 * math.log(10 / 40) - (10 - 40))
     assert data_evidence(pd.DataFrame(rows, columns=["court_id", "date", "measure", "value"]),
                          {"kind": "feed_silence", "court_id": "B1", "start": START.isoformat()}) is None
 
