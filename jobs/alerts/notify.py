@@ -63,13 +63,18 @@ def digests(alerts: list[dict], sent: set[tuple[str, str]], silences: list[dict]
                 or a.get("inhibited_by"):
             continue
         bucket = "new" if a["status"] == "firing" else "resolved"
-        item = {k: (v.isoformat() if isinstance(v, date) else v) for k, v in a.items() if k in DIGEST_FIELDS}
-        if links:
-            item["url"] = f"{links.rstrip('/')}/alerts/{a['alert_id']}"
-        out.setdefault(a["high_court_id"], {"new": [], "resolved": []})[bucket].append(item)
+        out.setdefault(a["high_court_id"], {"new": [], "resolved": []})[bucket].append(_item(a, links))
     for digest in out.values():
         digest["groups"] = groups(digest["new"])
     return out
+
+
+def _item(a: dict, links: str | None) -> dict:
+    """An alert as a digest tells it (dates as text); with `links`, its page of the guidance loop."""
+    item = {k: (v.isoformat() if isinstance(v, date) else v) for k, v in a.items() if k in DIGEST_FIELDS}
+    if links:
+        item["url"] = f"{links.rstrip('/')}/alerts/{a['alert_id']}"
+    return item
 
 
 def overdue_digest(alerts: list[dict], followups: list[dict], sent: set[tuple[str, str]],
@@ -83,12 +88,9 @@ def overdue_digest(alerts: list[dict], followups: list[dict], sent: set[tuple[st
         if not f["overdue"] or (f["alert_id"], f"overdue:{f['overdue_reason']}") in sent or f["alert_id"] not in by_id:
             continue
         a = by_id[f["alert_id"]]
-        item = {k: (v.isoformat() if isinstance(v, date) else v) for k, v in a.items() if k in DIGEST_FIELDS}
-        item.update(high_court_id=a["high_court_id"], followup_state=f["state"], overdue_reason=f["overdue_reason"],
-                    due_date=f["due_date"].isoformat() if f["due_date"] else None)
-        if links:
-            item["url"] = f"{links.rstrip('/')}/alerts/{a['alert_id']}"
-        items.append(item)
+        items.append({**_item(a, links), "high_court_id": a["high_court_id"], "followup_state": f["state"],
+                      "overdue_reason": f["overdue_reason"],
+                      "due_date": f["due_date"].isoformat() if f["due_date"] else None})
     return {"new": [], "resolved": [], "groups": [], "overdue": items} if items else None
 
 

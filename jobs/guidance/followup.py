@@ -15,7 +15,7 @@ from datetime import date, datetime, time, timedelta, timezone
 
 from pyspark.sql import SparkSession
 
-from jobs.guidance.loop import Action, Alert, Limits, add_working_days, followup, working_days_between
+from jobs.guidance.loop import Action, Alert, Limits, followup, working_days_between
 from schemas.warehouse import table
 from schemas.workdays import CHINA
 
@@ -73,7 +73,7 @@ def followup_rows(alerts: list[WarehouseAlert], histories: dict[str, list[Action
             "working_days_to_reply": working_days_between(_china_date(f.assigned_at), _china_date(f.replied_at))
             if f.assigned_at and f.replied_at else None,
             "working_days_to_close": working_days_between(a.arrived_on, closed_on) if closed_on else None,
-            "acknowledged_in_time": acknowledged_on <= add_working_days(a.arrived_on, limits.acknowledge)
+            "acknowledged_in_time": acknowledged_on <= limits.acknowledge_by(a.arrived_on)
             if acknowledged_on else None,
             "replied_by_due_date": _china_date(f.replied_at) <= f.due_date if f.replied_at and f.due_date else None,
             "closed_while_firing": f.state == "closed" and a.status == "firing",
@@ -105,7 +105,7 @@ def metrics_rows(alerts: list[WarehouseAlert], histories: dict[str, list[Action]
         # this morning is not yet late, and a province's share must not read 0% for it).
         day = at.astimezone(CHINA).date()
         acknowledged = [f["acknowledged_in_time"] for f in fs if f["acknowledged_in_time"] is not None
-                        or day > add_working_days(f["arrived_on"], limits.acknowledge)]
+                        or day > limits.acknowledge_by(f["arrived_on"])]
         replied = [f["replied_by_due_date"] for f in fs if f["assigned_at"] is not None and (
             f["replied_by_due_date"] is not None or (f["due_date"] is not None and day > f["due_date"]))]
         to_close = [f["working_days_to_close"] for f in fs if f["working_days_to_close"] is not None]

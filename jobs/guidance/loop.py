@@ -174,6 +174,10 @@ class Limits:
     reply: int = 5  # working days from assignment: the due date's default
     close: int = 2  # working days from the reply
 
+    def acknowledge_by(self, arrived: date) -> date:
+        """The last day an alert that arrived on `arrived` is acknowledged in time."""
+        return add_working_days(arrived, self.acknowledge)
+
 
 @dataclass
 class Followup:
@@ -208,7 +212,7 @@ def followup(alert: Alert, history: list[Action], now: datetime, limits: Limits 
         elif a.action == "escalate":
             f.escalated = True
     today = now.astimezone(CHINA).date()
-    deadline = {"new": lambda: add_working_days(alert.arrived, limits.acknowledge),
+    deadline = {"new": lambda: limits.acknowledge_by(alert.arrived),
                 "assigned": lambda: f.due_date,
                 "replied": lambda: add_working_days(f.replied_at.astimezone(CHINA).date(), limits.close)}.get(f.state)
     if deadline and today > deadline():
