@@ -50,11 +50,14 @@ class Cause:
         a fall spread evenly over members, explains nothing (ThirdEye ranks the same way)."""
         return self.share - self.weight
 
+    @property
+    def name(self) -> str:
+        return labels().get(self.breakdown, {}).get(self.member, self.member)
+
     def text(self, is_ratio: bool, unit: str) -> str:
-        name = labels().get(self.breakdown, {}).get(self.member, self.member)
         if is_ratio:
-            return f"{name} {self.change * 100:+.1f}个百分点".replace("-", "−")
-        return f"{name} {self.change:+.0f}{UNIT_ZH.get(unit, '')}".replace("-", "−")
+            return f"{self.name} {self.change * 100:+.1f}个百分点".replace("-", "−")
+        return f"{self.name} {self.change:+.0f}{UNIT_ZH.get(unit, '')}".replace("-", "−")
 
 
 def windows(kind: str, window_start: date, window_end: date, recent_days: int, baseline_days: int,
@@ -132,10 +135,12 @@ def summary(causes: list[Cause], metric_id: str, most: int = 2) -> str:
     telling = [c for c in causes if c.surprise > 0.05]
     # a change spread evenly over every member still names where most of it is
     telling = telling or sorted(causes, key=lambda c: -abs(c.change))
-    seen, chosen = set(), []
+    seen, named, chosen = set(), set(), []
     for c in telling:  # one member per breakdown: they split the same total different ways
-        if c.breakdown not in seen:
+        # and not one name twice: enforcement as a case type and as a procedure are the same cases
+        if c.breakdown not in seen and c.name not in named:
             seen.add(c.breakdown)
+            named.add(c.name)
             chosen.append(c)
         if len(chosen) == most:
             break

@@ -51,6 +51,15 @@ def test_a_rate_drop_is_traced_to_the_members_whose_own_rate_fell():
     assert "咨询 −33.3个百分点" in causes.summary(top, "hotline_answer_rate")
 
 
+def test_the_message_does_not_name_the_same_cases_twice():
+    # enforcement cases fall: as a case type and as a procedure they are the same cases, 执行 both
+    rows = _rows({("case_type", "enforcement", "filed"): (10, 1), ("case_type", "civil", "filed"): (10, 10),
+                  ("procedure", "enforcement", "filed"): (10, 1), ("procedure", "first_instance", "filed"): (10, 10),
+                  ("filing_channel", "online", "filed"): (12, 4), ("filing_channel", "counter", "filed"): (8, 7)})
+    text = causes.summary(causes.contributors(rows, "case_filed", RECENT, BASELINE), "case_filed")
+    assert text.count("执行") == 1 and "网上立案" in text
+
+
 def test_only_days_up_to_the_episode_are_read():
     rows = _rows({("case_type", "civil", "filed"): (10, 1)})
     later = pd.DataFrame([(D + timedelta(days=31), "case_type", "civil", "filed", 500.0)], columns=rows.columns)
