@@ -155,8 +155,11 @@ def evaluate_alerts(ctx: RunContext) -> str:
     as_of = _gold_as_of(ctx)
     if as_of is None:
         return "no gold yet"
-    ctx.alerts_changed = episodes.evaluate(ctx.spark, ctx.warehouse, as_of, ctx.alert_rules)
-    return f"{len(ctx.alerts_changed)} alerts new or changed as of {as_of}; {follow_up(ctx)}"
+    changed = episodes.evaluate(ctx.spark, ctx.warehouse, as_of, ctx.alert_rules)
+    ctx.alerts_changed = changed or []
+    done = (f"{len(changed)} alerts new or changed as of {as_of}" if changed is not None else
+            f"alerts already evaluated as of {as_of} on the same gold, batches, registry and rules")
+    return f"{done}; {follow_up(ctx)}"
 
 
 def follow_up(ctx: RunContext) -> str:

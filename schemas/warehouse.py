@@ -117,10 +117,13 @@ class Table:
             columns = ", ".join(f"`{f.name}` {f.dataType.simpleString()}" for f in missing)
             spark.sql(f"ALTER TABLE delta.`{self.location(warehouse)}` ADD COLUMNS ({columns})")
 
-    def append(self, df: DataFrame, warehouse: str) -> None:
+    def append(self, df: DataFrame, warehouse: str, commit_metadata: dict | None = None) -> None:
         """Append rows (creating the table as declared first); columns in declared order."""
         self.create_if_missing(df.sparkSession, warehouse)
-        df.select(*self.schema.fieldNames()).write.format("delta").mode("append").save(self.location(warehouse))
+        writer = df.select(*self.schema.fieldNames()).write.format("delta").mode("append")
+        if commit_metadata is not None:
+            writer = writer.option("userMetadata", _metadata_text(commit_metadata))
+        writer.save(self.location(warehouse))
 
     def append_rows(self, spark: SparkSession, rows: list, warehouse: str) -> None:
         self.append(spark.createDataFrame(rows, self.schema), warehouse)

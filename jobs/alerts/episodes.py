@@ -11,12 +11,14 @@ from __future__ import annotations
 import hashlib
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta, timezone
+from pathlib import Path
 
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
 from jobs.alerts import causes, detectors
 from jobs.alerts.rules import AlertRules
+from schemas import SCHEMA_DIR
 from schemas.metric_catalog import catalog
 from schemas.warehouse import table
 
@@ -27,6 +29,7 @@ BATCHES = table("ops.batches")
 COURTS = table("silver.courts")
 COURT_METRICS = table("gold.court_metrics")
 KEY = ("kind", "rule_id", "court_id", "metric_id", "source")
+EVALUATED = "alerts_evaluated_on"  # gold/alerts' commit metadata: the inputs it was last evaluated on
 GAP_ENDS_EPISODE = 2  # resolved once the condition has not held for 2 consecutive days
 SOURCE_ZH = {"cases": "案件", "hotline": "12368热线", "mediation": "调解"}
 
@@ -220,10 +223,28 @@ def with_causes(spark: SparkSession, warehouse: str, changed: list[dict], cfg: A
      .execute())
 
 
-def evaluate(spark: SparkSession, warehouse: str, as_of: date, cfg: AlertRules) -> list[dict]:
-    """Derive the alerts as of `as_of` and merge them into gold/alerts. Returns the changed rows."""
+def inputs(spark: SparkSession, warehouse: str, as_of: date, cfg: AlertRules) -> dict:
+    """Everything an evaluation reads: the as-of day, the versions of the tables, the rules and the
+    code that judges them. Equal inputs give equal alerts (the lifecycle follows the as-of day, not
+    the clock), so a run with nothing new does not evaluate again."""
+    code = hashlib.sha256()
+    for path in sorted(Path(__file__).parent.glob("*.py")) + sorted(SCHEMA_DIR.glob("*.yaml")):
+        code.update(path.read_bytes())
+    versions = {t.name: t.version(spark, warehouse) if t.exists(spark, warehouse) else -1
+                for t in (COURT_METRICS, DAILY_BREAKDOWNS, BATCHES, COURTS)}
+    return {"as_of": as_of.isoformat(), **versions,
+            "rules": hashlib.sha256(cfg.model_dump_json().encode()).hexdigest(), "code": code.hexdigest()}
+
+
+def evaluate(spark: SparkSession, warehouse: str, as_of: date, cfg: AlertRules) -> list[dict] | None:
+    """Derive the alerts as of `as_of` and merge them into gold/alerts. Returns the changed rows;
+    None when the inputs are those of the last evaluation (nothing to do)."""
     ALERTS.create_if_missing(spark, warehouse)
     ALERTS.add_missing_columns(spark, warehouse)  # a warehouse from before a column was declared
+    given = inputs(spark, warehouse, as_of, cfg)
+    done = ALERTS.last_commit_metadata(spark, warehouse, EVALUATED)
+    if done is not None and done[EVALUATED] == given:
+        return None
     courts = {r["court_id"]: r.asDict() for r in COURTS.read(spark, warehouse).collect()}
     existing = [r.asDict() for r in ALERTS.read(spark, warehouse).collect()]
     found = found_episodes(spark, warehouse, as_of, cfg)
@@ -232,9 +253,13 @@ def evaluate(spark: SparkSession, warehouse: str, as_of: date, cfg: AlertRules) 
                      cfg.quiet_period_days)
     changed = [r for r in rows if r["updated_at"] == now]
     with_causes(spark, warehouse, changed, cfg)
+    # the alerts and the inputs they were evaluated on in one commit (no change: an empty one)
+    meta = {EVALUATED: given}
     if changed:
-        (ALERTS.delta_table(spark, warehouse).alias("t")
+        (ALERTS.delta_table(spark, warehouse, meta).alias("t")
          .merge(spark.createDataFrame(changed, ALERTS.schema).alias("s"), "t.alert_id = s.alert_id")
          .whenMatchedUpdate(set={c: f"s.{c}" for c in ALERTS.schema.fieldNames() if c != "first_detected_at"})
          .whenNotMatchedInsertAll().execute())
+    else:
+        ALERTS.append(spark.createDataFrame([], ALERTS.schema), warehouse, meta)
     return changed

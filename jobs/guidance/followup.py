@@ -9,6 +9,7 @@ small: one row per action, per alert, per province-month).
 """
 from __future__ import annotations
 
+import hashlib
 import statistics
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta, timezone
@@ -21,6 +22,7 @@ from schemas.workdays import CHINA
 
 ACTIONS, FOLLOWUP, METRICS = (table("ops.alert_actions"), table("gold.alert_followup"),
                               table("gold.guidance_metrics"))
+COPIED = "loop_copied_from"  # gold/guidance_metrics' commit metadata: what the last copy was made of
 
 
 @dataclass(frozen=True)
@@ -135,15 +137,26 @@ def warehouse_alerts(spark: SparkSession, warehouse: str) -> list[WarehouseAlert
 
 def copy_loop(spark: SparkSession, warehouse: str, histories: dict[str, list[Action]], limits: Limits,
               recurrence_days: int, now: datetime | None = None) -> str:
-    """Write ops/alert_actions, gold/alert_followup and gold/guidance_metrics from the loop's histories."""
+    """Write ops/alert_actions, gold/alert_followup and gold/guidance_metrics from the loop's histories
+    (not again while the alerts, the histories, the limits and China's date are those of the last copy:
+    the limits count working days)."""
     now = now or datetime.now(timezone.utc)
     actions = [{"alert_id": a.alert_id, "seq": a.seq, "account": a.account, "role": a.role, "at": a.at,
                 "action": a.action, "state_before": a.state_before, "state_after": a.state_after, "note": a.note,
                 "due_date": a.due_date, "label": a.label} for h in histories.values() for a in h]
+    alerts_table = table("gold.alerts")
+    given = {"gold.alerts": alerts_table.version(spark, warehouse) if alerts_table.exists(spark, warehouse) else -1,
+             "actions": hashlib.sha256(repr(sorted(actions, key=lambda a: (a["alert_id"], a["seq"]))).encode())
+             .hexdigest(), "limits": repr(limits), "recurrence_days": recurrence_days,
+             "china_date": now.astimezone(CHINA).date().isoformat()}
+    done = METRICS.last_commit_metadata(spark, warehouse, COPIED)
+    if done is not None and done[COPIED] == given:
+        return f"{len(actions)} loop actions; follow-up already copied today on the same alerts and actions"
     alerts = warehouse_alerts(spark, warehouse)
     follow = followup_rows(alerts, histories, now, limits, recurrence_days)
     month = metrics_rows(alerts, histories, follow, now, limits)
-    for declared, rows in ((ACTIONS, actions), (FOLLOWUP, follow), (METRICS, month)):
-        declared.overwrite(spark.createDataFrame(rows, declared.schema), warehouse)
+    # the inputs go with the last table written: a run that dies before it copies again
+    for declared, rows, meta in ((ACTIONS, actions, None), (FOLLOWUP, follow, None), (METRICS, month, {COPIED: given})):
+        declared.overwrite(spark.createDataFrame(rows, declared.schema), warehouse, meta)
     overdue = sum(f["overdue"] for f in follow)
     return f"{len(actions)} loop actions; {len(follow)} alerts followed up ({overdue} overdue)"
