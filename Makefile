@@ -90,13 +90,16 @@ run: setup
 	$(VENV)/bin/courtwatch run
 
 # The SQL endpoint and Superset (dashboards, roles, users) in the background on
-# http://127.0.0.1:8088, the guidance loop (督办跟踪) on http://127.0.0.1:8090; `make down` stops
+# http://127.0.0.1:8088, the guidance loop (督办跟踪) on http://127.0.0.1:8090, and the warm
+# Spark driver that later `courtwatch run`s and the DAG's tasks run in; `make down` stops
 # them. Passwords: .secrets/accounts.env (one per person, the same for both).
 up: setup
 	$(VENV)/bin/courtwatch superset up
 	$(VENV)/bin/courtwatch guidance up
+	$(VENV)/bin/courtwatch worker up
 
 down:
+	$(VENV)/bin/courtwatch worker down
 	$(VENV)/bin/courtwatch guidance down
 	$(VENV)/bin/courtwatch superset down
 

@@ -9,6 +9,7 @@ import time
 from datetime import date
 from pathlib import Path
 
+from courtwatch import spark_worker
 from courtwatch.progress import Progress
 from courtwatch.settings import DATA_UMASK, SettingsError, load_profile
 
@@ -344,14 +345,43 @@ def main(argv: list[str] | None = None) -> int:
     c.add_argument("action", choices=["up", "down"])
     c.set_defaults(func=cmd_cluster)
 
+    w = sub.add_parser("worker", help="a Spark driver kept warm for `run` and `step` (the DAG's tasks): "
+                       "up (in the background), down, status, or serve in the foreground")
+    w.add_argument("action", choices=["up", "down", "status", "serve"])
+    w.set_defaults(func=cmd_worker)
+
     args = parser.parse_args(argv)
     os.umask(DATA_UMASK)  # data, stores, logs: owner and group only
     logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(name)s %(message)s")
     logging.getLogger("courtwatch").setLevel(logging.INFO)
     try:
+        if args.verb in spark_worker.COMMANDS:
+            forwarded = spark_worker.forward(load_profile(args.conf), _absolute_paths(args))
+            if forwarded is not None:
+                return forwarded
         return args.func(args)
     except SettingsError as e:
         parser.exit(2, f"courtwatch: bad setting\n{e}\n")
+
+
+def _absolute_paths(args: argparse.Namespace) -> argparse.Namespace:
+    """The command's paths as the spark worker must read them: it runs in a directory of its own."""
+    given = vars(args).copy()
+    for name in ("conf", "landing", "warehouse", "out"):
+        value = given.get(name)
+        if value and "://" not in value and (name != "conf" or value.endswith((".yaml", ".yml"))):
+            given[name] = str(Path(value).resolve())
+    return argparse.Namespace(**given)
+
+
+def cmd_worker(args) -> int:
+    profile = load_profile(args.conf)
+    if args.action == "status":
+        up = spark_worker.running(profile)
+        print(f"spark worker: {'up' if up else 'not running'} ({profile.spark.worker_dir})")
+        return 0 if up else 3
+    {"serve": spark_worker.serve, "up": spark_worker.up, "down": spark_worker.down}[args.action](profile)
+    return 0
 
 
 if __name__ == "__main__":

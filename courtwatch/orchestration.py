@@ -4,8 +4,8 @@ DAG files stay thin and the same DAGs run locally or against a cluster.
 - `airflow_environment`: the environment `courtwatch airflow ...` runs Airflow
   in (home, DAG folder, metadata database, the Spark connection, bind address,
   sign-in: generated operator passwords, or the directory).
-- `spark_submit_args`: the SparkSubmitOperator arguments for one
-  `courtwatch step ...`, submitted to the profile's Spark master.
+- `step_command`, `step_task_args`: the task that runs one `courtwatch step ...`
+  (in the profile's warm Spark driver when it is up).
 - `task_failed`: the failure callback.
 """
 from __future__ import annotations
@@ -13,6 +13,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import shlex
 import sys
 from datetime import datetime, timezone
 from pathlib import Path
@@ -20,13 +21,10 @@ from pathlib import Path
 from courtwatch import ROOT
 from courtwatch.accounts import directory_environment
 from courtwatch.settings import Profile, load_profile
-from courtwatch.spark_session import cluster_auth_file, session_conf
 
 log = logging.getLogger("courtwatch")
 
-SPARK_CONN_ID = "courtwatch_spark"
 FAB_AUTH_MANAGER = "airflow.providers.fab.auth_manager.fab_auth_manager.FabAuthManager"
-ENTRY_POINT = Path(__file__).resolve().parent / "spark_app.py"
 
 
 def start_date(profile: Profile):
@@ -62,7 +60,6 @@ def airflow_environment(profile: Profile) -> dict[str, str]:
         # the embedded default; production sets a PostgreSQL URL in the environment (README)
         "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": os.environ.get(
             "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN", f"sqlite:///{home / 'airflow.db'}"),
-        f"AIRFLOW_CONN_{SPARK_CONN_ID.upper()}": json.dumps({"conn_type": "spark", "host": profile.spark_master}),
         "COURTWATCH_PROFILE": profile.source,
         # spark-submit and the courtwatch command come from this environment
         "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}",
@@ -85,23 +82,21 @@ def airflow_environment(profile: Profile) -> dict[str, str]:
     return env
 
 
-def spark_submit_args(profile: Profile, step: str, *args: str) -> dict:
-    """SparkSubmitOperator arguments for `courtwatch step STEP ARGS...`."""
-    conf = session_conf(profile)
-    auth = cluster_auth_file(profile)
+def step_command(profile: Profile, step: str, *args: str) -> str:
+    """The shell command of a DAG task: `courtwatch step STEP ARGS...` of the profile. It runs in the
+    profile's warm Spark driver when one is up (`courtwatch worker up`, courtwatch/spark_worker.py),
+    else in a Spark session of its own, on the profile's master either way."""
+    words = [str(Path(sys.executable).parent / "courtwatch"), "--conf", profile.source, "step", step, *args]
+    return " ".join(shlex.quote(w) if "{{" not in w else f"'{w}'" for w in words)
+
+
+def step_task_args(profile: Profile) -> dict:
+    """What every step task of the DAGs shares (BashOperator arguments besides its command)."""
     return {
-        **({"properties_file": str(auth)} if auth else {}),
-        "conn_id": SPARK_CONN_ID,
-        "application": str(ENTRY_POINT),
-        "application_args": ["step", step, *args],
-        "conf": conf,
-        "name": f"courtwatch-{step}",
-        "env_vars": {
-            "COURTWATCH_PROFILE": profile.source,
-            "PYSPARK_PYTHON": sys.executable,
-            "PYSPARK_DRIVER_PYTHON": sys.executable,
-            "GX_ANALYTICS_ENABLED": "false",
-        },
+        "env": {"COURTWATCH_PROFILE": profile.source, "PYSPARK_PYTHON": sys.executable,
+                "PYSPARK_DRIVER_PYTHON": sys.executable, "GX_ANALYTICS_ENABLED": "false"},
+        "append_env": True,
+        "do_xcom_push": False,  # the steps report in the task log; `waiting` writes its groups to a file
     }
 
 

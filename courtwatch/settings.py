@@ -55,6 +55,8 @@ class _Section(BaseModel):
 class SparkSettings(_Section):
     master: str = "local[*]"
     conf: dict[str, SparkValue] = {}
+    # the warm driver's socket, key, pid and log (`courtwatch worker up`): a directory of its owner's only
+    worker_dir: Location = "data/spark-worker"
 
 
 class AirflowSettings(_Section):

@@ -6,9 +6,11 @@ pull_court[court] -> find_waiting -> ingest[high court] -> quality -> metrics ->
   (all three sources of a province in one task), so a broken or slow group
   fails or delays only its own task; the rest of the day goes on (quality runs
   once every group is done).
-- Each Spark step is `courtwatch step ...` submitted with SparkSubmitOperator to
-  the master of the active profile (conf/, $COURTWATCH_PROFILE): local[*] by
-  default, a cluster master by configuration.
+- Each Spark step is a task running `courtwatch step ...` of the active profile
+  (conf/, $COURTWATCH_PROFILE): in the profile's warm Spark driver when it is up
+  (`courtwatch worker up`: a task then costs its work, not a JVM's start), else in
+  a session of its own; on the profile's master either way (local[*] by default, a
+  cluster master by configuration).
 - The steps update assets (silver, gold, alerts, the serving store); the maintenance DAG and
   downstream consumers are scheduled on them.
 - Catch-up and backfill: `courtwatch airflow backfill create --dag-id
@@ -20,12 +22,12 @@ from __future__ import annotations
 from datetime import timedelta
 
 import pendulum
-from airflow.providers.apache.spark.operators.spark_submit import SparkSubmitOperator
+from airflow.providers.standard.operators.bash import BashOperator
 from airflow.sdk import DAG, chain, task
 from airflow.timetables.trigger import CronTriggerTimetable
 
 from courtwatch import airflow_assets as assets
-from courtwatch.orchestration import active_profile, airflow_home, spark_submit_args, start_date, task_failed
+from courtwatch.orchestration import active_profile, airflow_home, start_date, step_command, step_task_args, task_failed
 from courtwatch.pipeline import STEP_NAMES
 
 profile = active_profile()
@@ -39,8 +41,9 @@ def business_date(dag_run) -> str:
     return pendulum.instance(when).in_timezone(tz).subtract(days=1).to_date_string()
 
 
-def spark_step(step: str, *args: str, **kwargs) -> SparkSubmitOperator:
-    return SparkSubmitOperator(task_id=step, **spark_submit_args(profile, step, *args), **kwargs)
+def spark_step(step: str, *args: str, task_id: str | None = None, **kwargs) -> BashOperator:
+    return BashOperator(task_id=task_id or step, bash_command=step_command(profile, step, *args),
+                        **step_task_args(profile), **kwargs)
 
 
 with DAG(
@@ -67,27 +70,25 @@ with DAG(
         return pull(profile.landing, endpoint["court_id"], endpoint["url"]).summary()
 
     @task
-    def ingestion_groups(path: str) -> list[list[str]]:
+    def ingestion_groups(path: str) -> list[str]:
         import json
         from pathlib import Path
 
         groups = json.loads(Path(path).read_text())
-        return [["step", "ingest", "--courts", ",".join(g["courts"]), "--group", g["high_court_id"]]
+        return [step_command(profile, "ingest", "--courts", ",".join(g["courts"]), "--group", g["high_court_id"])
                 for g in groups]
 
     waiting_file = str(airflow_home(profile) / "runs" / "{{ run_id | replace(':', '-') }}" / "waiting.json")
     groups = ingestion_groups(waiting_file)
-    base = spark_submit_args(profile, "ingest")
-    base.pop("application_args")
     # courtwatch/pipeline.py's steps, in its order: pull and ingest are mapped (over the
     # courts that publish over HTTP, over the high courts with batches waiting), the rest
     # are one task each.
     tasks = {
         "pull": pull_court.expand(endpoint=[e.model_dump() for e in profile.pull.endpoints]),
-        "ingest": SparkSubmitOperator.partial(
+        "ingest": BashOperator.partial(
             task_id="ingest", max_active_tis_per_dagrun=1, outlets=assets.SILVER,
-            map_index_template="{{ task.application_args[-1] }}", **base,
-        ).expand(application_args=groups),
+            map_index_template="{{ task.bash_command.split()[-1] }}", **step_task_args(profile),
+        ).expand(bash_command=groups),
         "quality": spark_step("quality", "--since", "{{ dag_run.start_date.isoformat() }}", trigger_rule="all_done"),
         "metrics": spark_step("metrics", "--until", "{{ business_date(dag_run) }}", outlets=assets.GOLD),
         "alerts": spark_step("alerts", outlets=[assets.ALERTS]),
@@ -96,7 +97,6 @@ with DAG(
     }
     assert tuple(tasks) == STEP_NAMES, "the DAG maps every step of courtwatch/pipeline.py, in order"
     # the groups ingestion is mapped over are found once every pull is done
-    find_waiting = SparkSubmitOperator(task_id="find_waiting", trigger_rule="all_done",
-                                       **spark_submit_args(profile, "waiting", "--out", waiting_file))
+    find_waiting = spark_step("waiting", "--out", waiting_file, task_id="find_waiting", trigger_rule="all_done")
     tasks["pull"] >> find_waiting >> groups
     chain(*[tasks[name] for name in STEP_NAMES[1:]])

@@ -10,11 +10,11 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from airflow.providers.apache.spark.operators.spark_submit import SparkSubmitOperator
+from airflow.providers.standard.operators.bash import BashOperator
 from airflow.sdk import DAG
 
 from courtwatch import airflow_assets as assets
-from courtwatch.orchestration import active_profile, spark_submit_args, start_date, task_failed
+from courtwatch.orchestration import active_profile, start_date, step_command, step_task_args, task_failed
 
 profile = active_profile()
 cfg = profile.airflow
@@ -33,4 +33,5 @@ with DAG(
     doc_md=__doc__,
     tags=["courtwatch"],
 ) as dag:
-    SparkSubmitOperator(task_id="optimize_and_vacuum", **spark_submit_args(profile, "maintain"))
+    BashOperator(task_id="optimize_and_vacuum", bash_command=step_command(profile, "maintain"),
+                 **step_task_args(profile))

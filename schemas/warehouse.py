@@ -117,13 +117,10 @@ class Table:
             columns = ", ".join(f"`{f.name}` {f.dataType.simpleString()}" for f in missing)
             spark.sql(f"ALTER TABLE delta.`{self.location(warehouse)}` ADD COLUMNS ({columns})")
 
-    def append(self, df: DataFrame, warehouse: str, commit_metadata: dict | None = None) -> None:
+    def append(self, df: DataFrame, warehouse: str) -> None:
         """Append rows (creating the table as declared first); columns in declared order."""
         self.create_if_missing(df.sparkSession, warehouse)
-        writer = df.select(*self.schema.fieldNames()).write.format("delta").mode("append")
-        if commit_metadata is not None:
-            writer = writer.option("userMetadata", _metadata_text(commit_metadata))
-        writer.save(self.location(warehouse))
+        df.select(*self.schema.fieldNames()).write.format("delta").mode("append").save(self.location(warehouse))
 
     def append_rows(self, spark: SparkSession, rows: list, warehouse: str) -> None:
         self.append(spark.createDataFrame(rows, self.schema), warehouse)
@@ -153,6 +150,18 @@ class Table:
             spark = spark.newSession()
             spark.conf.set(USER_METADATA, _metadata_text(commit_metadata))
         return DeltaTable.forPath(spark, self.location(warehouse))
+
+    def note(self, spark: SparkSession, warehouse: str, commit_metadata: dict) -> None:
+        """A commit that changes no row, carrying `commit_metadata` (an evaluation that changed nothing
+        still records what it read). Delta commits no empty append: this sets a table property
+        to the metadata's digest, which changes whenever the metadata does."""
+        import hashlib
+
+        text = _metadata_text(commit_metadata)
+        session = spark.newSession()
+        session.conf.set(USER_METADATA, text)
+        session.sql(f"ALTER TABLE delta.`{self.location(warehouse)}` SET TBLPROPERTIES "
+                    f"('courtwatch.last_note' = '{hashlib.sha256(text.encode()).hexdigest()[:16]}')")
 
     def version(self, spark: SparkSession, warehouse: str) -> int:
         return self.delta_table(spark, warehouse).history(1).collect()[0]["version"]

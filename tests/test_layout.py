@@ -51,8 +51,8 @@ def test_imports_go_one_way(package):
 
 
 def test_no_module_shadows_another_or_a_library():
-    """spark-submit puts courtwatch/ first on sys.path (courtwatch/spark_app.py): a module
-    named like the standard library or an installed package would hide it."""
+    """A script run from a package's folder has that folder first on sys.path: a module named
+    like the standard library or an installed package would hide it."""
     names = [p.stem for package in PACKAGES for p in _modules(package) if p.stem != "__init__"]
     twice = [n for n, k in Counter(names).items() if k > 1]
     assert not twice, f"modules sharing a name: {twice}"

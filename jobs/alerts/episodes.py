@@ -261,5 +261,5 @@ def evaluate(spark: SparkSession, warehouse: str, as_of: date, cfg: AlertRules) 
          .whenMatchedUpdate(set={c: f"s.{c}" for c in ALERTS.schema.fieldNames() if c != "first_detected_at"})
          .whenNotMatchedInsertAll().execute())
     else:
-        ALERTS.append(spark.createDataFrame([], ALERTS.schema), warehouse, meta)
+        ALERTS.note(spark, warehouse, meta)
     return changed

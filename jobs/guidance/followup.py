@@ -135,6 +135,10 @@ def warehouse_alerts(spark: SparkSession, warehouse: str) -> list[WarehouseAlert
                 "first_detected_at").collect()]
 
 
+def _digest(rows: list) -> str:
+    return hashlib.sha256(repr(rows).encode()).hexdigest()
+
+
 def copy_loop(spark: SparkSession, warehouse: str, histories: dict[str, list[Action]], limits: Limits,
               recurrence_days: int, now: datetime | None = None) -> str:
     """Write ops/alert_actions, gold/alert_followup and gold/guidance_metrics from the loop's histories
@@ -144,15 +148,14 @@ def copy_loop(spark: SparkSession, warehouse: str, histories: dict[str, list[Act
     actions = [{"alert_id": a.alert_id, "seq": a.seq, "account": a.account, "role": a.role, "at": a.at,
                 "action": a.action, "state_before": a.state_before, "state_after": a.state_after, "note": a.note,
                 "due_date": a.due_date, "label": a.label} for h in histories.values() for a in h]
-    alerts_table = table("gold.alerts")
-    given = {"gold.alerts": alerts_table.version(spark, warehouse) if alerts_table.exists(spark, warehouse) else -1,
-             "actions": hashlib.sha256(repr(sorted(actions, key=lambda a: (a["alert_id"], a["seq"]))).encode())
-             .hexdigest(), "limits": repr(limits), "recurrence_days": recurrence_days,
+    alerts = warehouse_alerts(spark, warehouse)
+    given = {"alerts": _digest(sorted(alerts, key=lambda a: a.alert_id)),
+             "actions": _digest(sorted(actions, key=lambda a: (a["alert_id"], a["seq"]))),
+             "limits": repr(limits), "recurrence_days": recurrence_days,
              "china_date": now.astimezone(CHINA).date().isoformat()}
     done = METRICS.last_commit_metadata(spark, warehouse, COPIED)
     if done is not None and done[COPIED] == given:
         return f"{len(actions)} loop actions; follow-up already copied today on the same alerts and actions"
-    alerts = warehouse_alerts(spark, warehouse)
     follow = followup_rows(alerts, histories, now, limits, recurrence_days)
     month = metrics_rows(alerts, histories, follow, now, limits)
     # the inputs go with the last table written: a run that dies before it copies again

@@ -53,11 +53,14 @@ def test_daily_task_graph(dagbag):
     # a broken court or province does not stop the rest of the day
     assert dag.get_task("find_waiting").trigger_rule == "all_done"
     assert dag.get_task("quality").trigger_rule == "all_done"
-    # Spark steps go to the profile's master through the Spark connection
-    from airflow.providers.apache.spark.operators.spark_submit import SparkSubmitOperator
-
-    spark_tasks = [t for t in dag.tasks if t.task_type == "SparkSubmitOperator" or isinstance(t, SparkSubmitOperator)]
-    assert {t.task_id for t in spark_tasks} >= {"find_waiting", "quality", "metrics", "alerts", "notify", "publish"}
+    # each Spark step is the command's own `courtwatch step` of the active profile (which runs in the
+    # profile's warm driver when it is up)
+    commands = {t.task_id: t.bash_command for t in dag.tasks
+                if t.task_type == "BashOperator" and t.task_id != "ingest"}  # ingest is mapped
+    for step, task_id in [(s, s) for s in ("quality", "metrics", "alerts", "notify", "publish")] + \
+            [("waiting", "find_waiting")]:
+        assert " --conf " in commands[task_id] and f" step {step}" in commands[task_id], task_id
+    assert not dag.get_task("publish").do_xcom_push
     # data, not the clock alone, chains the steps to their consumers
     outlets = {a.uri for t in dag.tasks for a in (getattr(t, "outlets", None) or [])}
     assert "courtwatch://warehouse/gold/alerts" in outlets

@@ -47,12 +47,16 @@ def _copy_batches(src: Path, dst: Path, site: Path) -> None:
     (site / "index.json").write_text(json.dumps({"files": files}))
 
 
-def _airflow(profile: Path, *args: str) -> subprocess.CompletedProcess:
+def _courtwatch(profile: Path, *args: str) -> subprocess.CompletedProcess:
     # this process's Airflow settings (conftest) belong to the test profile, not this one
     env = {k: v for k, v in os.environ.items() if not k.startswith("AIRFLOW")}
     env["COURTWATCH_PROFILE"] = str(profile)
-    return subprocess.run([COURTWATCH, "--conf", str(profile), "airflow", *args], env=env,
+    return subprocess.run([COURTWATCH, "--conf", str(profile), *args], env=env,
                           capture_output=True, text=True, timeout=1200)
+
+
+def _airflow(profile: Path, *args: str) -> subprocess.CompletedProcess:
+    return _courtwatch(profile, "airflow", *args)
 
 
 def _task_states(home: Path) -> dict[str, str]:
@@ -83,12 +87,17 @@ def setup(tmp_path_factory):
         "landing": str(landing), "warehouse": str(root / "warehouse-dag"),
         "alerts_file": str(strict_alerts_file(root)),  # gold/alerts is compared and must not be empty
         "airflow": {**test_conf["airflow"], "home": str(root / "airflow")},
+        "spark": {**test_conf["spark"], "worker_dir": str(root / "spark-worker")},
         "pull": {"endpoints": [{"court_id": PULLED_COURT, "url": f"http://127.0.0.1:{server.server_address[1]}"}]},
     }))
     migrated = _airflow(profile, "db", "migrate")
     assert migrated.returncode == 0, migrated.stderr[-3000:]
+    # the DAG's steps run in the profile's warm Spark driver, as on a machine that runs `make demo`
+    worker = _courtwatch(profile, "worker", "up")
+    assert worker.returncode == 0, worker.stderr[-3000:]
     yield {"root": root, "gen": gen, "landing": landing, "site": site, "profile": profile,
            "home": root / "airflow", "warehouse": str(root / "warehouse-dag")}
+    _courtwatch(profile, "worker", "down")
     server.shutdown()
 
 
@@ -125,6 +134,21 @@ def test_daily_dag_builds_the_same_gold_as_courtwatch_run(setup, spark, run):
     for source in ("cases", "hotline", "mediation"):
         _same(spark, reference, wh, f"silver/{source}",
               drop=("_ingested_at",))
+    # every step ran in the warm driver, not in a JVM of its own
+    worker = setup["root"] / "spark-worker"
+    ran = (worker / "spark-worker.log").read_text()
+    for step in ("waiting", "ingest", "quality", "metrics", "alerts", "notify", "publish"):
+        assert f"courtwatch step {step} finished (exit 0)" in ran, step
+
+
+def test_the_warm_driver_takes_commands_only_from_its_owner_with_its_key(setup):
+    from multiprocessing import AuthenticationError
+    from multiprocessing.connection import Client
+
+    worker = setup["root"] / "spark-worker"
+    assert (worker.stat().st_mode & 0o777) == 0o700 and ((worker / "worker.key").stat().st_mode & 0o777) == 0o600
+    with pytest.raises(AuthenticationError):
+        Client(str(worker / "worker.sock"), family="AF_UNIX", authkey=b"a guess")
 
 
 def test_a_broken_province_or_court_endpoint_fails_only_its_own_task(setup, spark):
