@@ -4,6 +4,7 @@
     .venv/bin/python benchmarks/pipeline.py --profile small --days 30
     .venv/bin/python benchmarks/pipeline.py --profile national-target --days 1 --seed 7 --repeat 3
     .venv/bin/python benchmarks/pipeline.py --profile national-target --days 1 --seed 7 --until 2026-11-26
+    .venv/bin/python benchmarks/pipeline.py --profile small --days 30 --worker --repeat 3
 
 Generates N+1 days of the profile (not timed; kept and reused when the same
 profile, dates and seed were generated before) ending yesterday, China time
@@ -14,7 +15,9 @@ the wall time end to end, Spark start-up included. Appends a record (machine,
 data size, command, seconds) to benchmarks/results.md. Not a test: speed is
 measured here, never asserted. With --repeat N the incremental day runs N
 times, each on a copy of the same full build, and the record gives the median
-run and every sample: on a shared VM one run is one sample.
+run and every sample: on a shared VM one run is one sample. Then `--nothing-new` more runs
+find nothing new (median and samples). With --worker every run goes to the profile's warm
+Spark driver (`courtwatch worker up` first; its start is recorded, not counted in the runs).
 """
 from __future__ import annotations
 
@@ -105,6 +108,8 @@ def main() -> int:
                    help="the incremental day, YYYY-MM-DD (default: yesterday, China time); "
                         "the same date reuses the data generated before")
     p.add_argument("--conf", default="local")
+    p.add_argument("--worker", action="store_true", help="run in the profile's warm Spark driver (courtwatch worker)")
+    p.add_argument("--nothing-new", type=int, default=3, help="runs with nothing new after the incremental day")
     p.add_argument("--workdir", default=str(ROOT / "data" / "bench"))
     args = p.parse_args()
 
@@ -120,6 +125,11 @@ def main() -> int:
         gen_s = time.time() - t
     move_day(yesterday.isoformat(), landing, held)
     shutil.rmtree(wh, ignore_errors=True)
+    worker_s = None
+    if args.worker:
+        t = time.time()
+        subprocess.run([COURTWATCH, "--conf", args.conf, "worker", "up"], check=True)
+        worker_s = time.time() - t
     try:
         full_s, full_phases = timed_run(args.conf, landing, wh, work / "full-build.log")
     finally:
@@ -139,6 +149,10 @@ def main() -> int:
         samples.append(timed_run(args.conf, landing, wh, work / "incremental.log"))
     shutil.rmtree(base, ignore_errors=True)
     inc_s, inc_phases = sorted(samples, key=lambda s: s[0])[len(samples) // 2]  # the median run
+    quiet = [timed_run(args.conf, landing, wh, work / "nothing-new.log") for _ in range(args.nothing_new)]
+    if args.worker:
+        subprocess.run([COURTWATCH, "--conf", args.conf, "worker", "down"], check=True)
+    quiet_s, quiet_phases = sorted(quiet, key=lambda s: s[0])[len(quiet) // 2] if quiet else (None, {})
     after = count_records(spark, str(wh))
     day = {k: after[k] - size[k] for k in (*SOURCES, "batches")}
     queries = {}
@@ -156,12 +170,16 @@ def main() -> int:
         "generate_s": gen_s and round(gen_s, 1), "full_build_s": round(full_s, 1), "full_build_phases": full_phases,
         "full_build_size": size, "incremental_day_s": round(inc_s, 1), "incremental_day_phases": inc_phases,
         "incremental_day_size": day, "incremental_day_samples_s": [round(s[0], 1) for s in samples],
-        "queries": queries,
+        "nothing_new_s": quiet_s and round(quiet_s, 1), "nothing_new_phases": quiet_phases,
+        "nothing_new_samples_s": [round(s[0], 1) for s in quiet], "worker": args.worker,
+        "worker_start_s": worker_s and round(worker_s, 1), "queries": queries,
     }
     print(json.dumps(record, indent=1))
     with open(ROOT / "benchmarks" / "results.md", "a") as f:
         f.write(f"\n### {record['when']} · {args.profile} profile, {args.days} days + 1 · commit {commit}\n\n")
-        f.write(f"- machine: {record['machine']}; Spark `{profile.spark_master}` (profile `{args.conf}`)\n")
+        f.write(f"- machine: {record['machine']}; Spark `{profile.spark_master}` (profile `{args.conf}`)"
+                + (f"; every run in the warm Spark driver (`courtwatch worker up`: {worker_s:.0f} s, not counted)"
+                   if args.worker else "; every run in a Spark of its own") + "\n")
         f.write(f"- command: `.venv/bin/python {record['command']}`\n")
         f.write(f"- full build of {args.days} day(s) from {start}: **{full_s:.0f} s** wall, `courtwatch run` end to end "
                 f"(phases, cumulative: {_phases(full_phases)}) for {size['batches']} batches, {size['cases']} case, "
@@ -173,6 +191,9 @@ def main() -> int:
         f.write(f"- one more day ({yesterday}), incremental: **{inc_s:.0f} s**{runs} wall end to end "
                 f"(phases, cumulative: {_phases(inc_phases)}) for {day['batches']} batches, {day['cases']} case, "
                 f"{day['hotline']} call and {day['mediation']} mediation records\n")
+        if quiet:
+            f.write(f"- a run with nothing new: **{quiet_s:.1f} s** wall end to end (median of {len(quiet)}: "
+                    f"{', '.join(f'{s[0]:.1f}' for s in quiet)} s; phases, cumulative: {_phases(quiet_phases)})\n")
         for name, q in queries.items():
             f.write(f"- analyst query, {name}: **{q['seconds']} s** ({q['rows']} rows, warm session)\n")
         if gen_s:

@@ -233,6 +233,10 @@ def cmd_cluster(args) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    forwarded = _in_worker(argv)
+    if forwarded is not None:
+        return forwarded
     parser = argparse.ArgumentParser(prog="courtwatch", description=__doc__)
     parser.add_argument("--conf", default=None, help="configuration profile in conf/ (default: local, "
                         "or $COURTWATCH_PROFILE)")
@@ -355,23 +359,45 @@ def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(name)s %(message)s")
     logging.getLogger("courtwatch").setLevel(logging.INFO)
     try:
-        if args.verb in spark_worker.COMMANDS:
-            forwarded = spark_worker.forward(load_profile(args.conf), _absolute_paths(args))
-            if forwarded is not None:
-                return forwarded
         return args.func(args)
     except SettingsError as e:
         parser.exit(2, f"courtwatch: bad setting\n{e}\n")
 
 
-def _absolute_paths(args: argparse.Namespace) -> argparse.Namespace:
-    """The command's paths as the spark worker must read them: it runs in a directory of its own."""
-    given = vars(args).copy()
-    for name in ("conf", "landing", "warehouse", "out"):
-        value = given.get(name)
-        if value and "://" not in value and (name != "conf" or value.endswith((".yaml", ".yml"))):
-            given[name] = str(Path(value).resolve())
-    return argparse.Namespace(**given)
+PATH_OPTIONS = ("--conf", "--landing", "--warehouse", "--out")
+
+
+def _in_worker(argv: list[str]) -> int | None:
+    """`run` and `step` go to the profile's warm Spark driver when it is up (its exit code; None: it is
+    not, or this is the worker itself). Decided before the parser is built, which imports all of Spark."""
+    first = argparse.ArgumentParser(add_help=False)
+    first.add_argument("--conf")
+    first.add_argument("verb", nargs="?")
+    known, _ = first.parse_known_args(argv)
+    if known.verb not in spark_worker.COMMANDS:
+        return None
+    try:
+        profile = load_profile(known.conf)
+    except SettingsError:
+        return None  # the command itself says what is wrong, naming the file and key
+    return spark_worker.forward(profile, _absolute_paths(argv))
+
+
+def _absolute_paths(argv: list[str]) -> list[str]:
+    """The command line as the worker must read it: it runs in a directory of its own."""
+    out, i = [], 0
+    while i < len(argv):
+        word = argv[i]
+        option, eq, value = word.partition("=")
+        if option in PATH_OPTIONS and (eq or i + 1 < len(argv)):
+            if not eq:
+                i, value = i + 1, argv[i + 1]
+            keep = "://" in value or (option == "--conf" and not value.endswith((".yaml", ".yml")))
+            out.append(f"{option}={value if keep else Path(value).resolve()}")
+        else:
+            out.append(word)
+        i += 1
+    return out
 
 
 def cmd_worker(args) -> int:

@@ -83,14 +83,16 @@ def _watch(conn: Connection, group: str, spark, done: threading.Event) -> None:
 
 
 def _handle(conn: Connection, profile: Profile, spark, out: _PerThread, err: _PerThread) -> None:
+    from courtwatch import cli
+
     me = threading.get_ident()
     done = threading.Event()
     try:
-        profile_source, args = conn.recv()
+        profile_source, argv = conn.recv()
         if profile_source != profile.source:
             conn.send(("exit", 2, f"this worker serves profile {profile.source!r}, not {profile_source!r}"))
             return
-        what = f"courtwatch {args.verb} {getattr(args, 'step', '')}".strip()
+        what = "courtwatch " + " ".join(w for w in argv if not w.startswith("--conf"))[:300]
         group = f"courtwatch-{me}-{time.time_ns()}"
         spark.sparkContext.setJobGroup(group, what, interruptOnCancel=True)
         threading.Thread(target=_watch, args=(conn, group, spark, done), daemon=True).start()
@@ -99,7 +101,9 @@ def _handle(conn: Connection, profile: Profile, spark, out: _PerThread, err: _Pe
         log.info("running %s", what)
         started = time.time()
         try:
-            rc = args.func(args)
+            rc = cli.main(argv)
+        except SystemExit as exc:  # the parser's refusals, which it has explained
+            rc = exc.code if isinstance(exc.code, int) else 2
         except Exception:
             err.write(traceback.format_exc())
             rc = 1
@@ -211,16 +215,16 @@ def running(profile: Profile) -> bool:
     return True
 
 
-def forward(profile: Profile, args) -> int | None:
-    """Run the parsed command `args` (its paths absolute) in the profile's worker, printing its output
-    here; its exit code, or None when no worker is up (then the caller runs the command itself)."""
+def forward(profile: Profile, argv: list[str]) -> int | None:
+    """Run `courtwatch ARGV` (its paths absolute) in the profile's worker, printing its output here;
+    its exit code, or None when no worker is up (then the caller runs the command itself)."""
     if getattr(IN_WORKER, "active", False):
         return None
     conn = _connect(profile)
     if conn is None:
         return None
     with conn:
-        conn.send((profile.source, args))
+        conn.send((profile.source, argv))
         while True:
             try:
                 kind, *rest = conn.recv()

@@ -171,11 +171,19 @@ class Table:
         a derived table reflects, so that a run killed between two tables resumes exactly."""
         if not self.exists(spark, warehouse):
             return None
-        for row in self.delta_table(spark, warehouse).history().select("userMetadata").collect():
-            if row["userMetadata"]:
-                meta = json.loads(row["userMetadata"])
-                if key in meta:
-                    return meta
+        # the newest few commits first: the whole history reads every commit file the log keeps
+        # (hundreds after months of daily runs), and the commit wanted is almost always among them
+        for limit in (8, None):
+            history = self.delta_table(spark, warehouse).history(limit) if limit else \
+                self.delta_table(spark, warehouse).history()
+            rows = history.select("userMetadata").collect()
+            for row in rows:
+                if row["userMetadata"]:
+                    meta = json.loads(row["userMetadata"])
+                    if key in meta:
+                        return meta
+            if limit and len(rows) < limit:
+                return None  # that was the whole history
         return None
 
 

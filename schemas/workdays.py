@@ -10,10 +10,13 @@ from __future__ import annotations
 import re
 from datetime import date, datetime, timedelta
 from functools import cache
+from typing import TYPE_CHECKING
 from zoneinfo import ZoneInfo
 
 import holidays
-import pandas as pd
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 CHINA = ZoneInfo("Asia/Shanghai")  # the courts' time zone: business dates and local times
 
@@ -59,6 +62,8 @@ def is_festival(d: date) -> bool:
 
 def day_frame(start: date, end: date) -> pd.DataFrame:
     """One row per date with the calendar facts models need."""
+    import pandas as pd  # here: the settings read the calendar, and the command line need not load pandas
+
     days = pd.date_range(start, end, freq="D")
     rows = [(d.date(), d.weekday(), is_working_day(d.date()), holiday_name(d.date()) is not None,
              is_spring_festival(d.date()), is_festival(d.date())) for d in days]

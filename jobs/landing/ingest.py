@@ -141,6 +141,8 @@ def ingest(spark: SparkSession, landing_root: str, warehouse: str, hash_key: byt
     log.info("judged them in %.1fs", time.time() - t)
     at = run_ledger.now()
     taken = [d for d in result.deliveries if d.status == "accepted"]
+    if result.deliveries:
+        run_ledger.writing(spark, warehouse, run_id)  # before the first row it appends
     try:
         if taken:
             batches = spark.createDataFrame(

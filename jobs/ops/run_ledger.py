@@ -28,7 +28,14 @@ def now() -> datetime:
     return datetime.now(timezone.utc)
 
 
+_STARTED: dict[str, datetime] = {}  # the runs of this process: when each started ...
+_RECORDED: set[str] = set()  # ... and those whose "running" row is in ops/runs
+
+
 def start(spark: SparkSession, warehouse: str) -> str:
+    """Undo the runs that did not finish; a new run's id. Its row goes into ops/runs when it first
+    writes to an append-only table (`writing`), else once, when it finishes: a run with nothing
+    new commits only its record."""
     RUNS.create_if_missing(spark, warehouse)
     runs = RUNS.read(spark, warehouse)
     unfinished = [r["run_id"] for r in runs.where("status in ('running', 'failed')").select("run_id").collect()]
@@ -38,8 +45,16 @@ def start(spark: SparkSession, warehouse: str) -> str:
                 t.delta_table(spark, warehouse).delete(F.col("_run_id").isin(unfinished))
         RUNS.delta_table(spark, warehouse).update(F.col("run_id").isin(unfinished), {"status": F.lit("rolled_back")})
     run_id = now().strftime("%Y%m%dT%H%M%S") + "-" + uuid.uuid4().hex[:8]
-    RUNS.append_rows(spark, [(run_id, "running", now(), None, None, None)], warehouse)
+    _STARTED[run_id] = now()
     return run_id
+
+
+def writing(spark: SparkSession, warehouse: str, run_id: str) -> None:
+    """Record the run as running before its first append-only row: if it dies, the next run
+    finds it and deletes the rows it appended."""
+    if run_id not in _RECORDED:
+        RUNS.append_rows(spark, [(run_id, "running", _STARTED.get(run_id, now()), None, None, None)], warehouse)
+        _RECORDED.add(run_id)
 
 
 def fail_since(spark: SparkSession, warehouse: str, since: datetime) -> None:
@@ -50,6 +65,11 @@ def fail_since(spark: SparkSession, warehouse: str, since: datetime) -> None:
 
 
 def finish(spark: SparkSession, warehouse: str, run_id: str, status: str, as_of=None, summary: str = "") -> None:
+    started = _STARTED.pop(run_id, None)
+    if run_id not in _RECORDED:
+        RUNS.append_rows(spark, [(run_id, status, started or now(), now(), as_of, summary)], warehouse)
+        return
+    _RECORDED.discard(run_id)
     RUNS.delta_table(spark, warehouse).update(
         F.col("run_id") == run_id,
         {"status": F.lit(status), "finished_at": F.current_timestamp(),
