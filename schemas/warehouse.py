@@ -147,8 +147,7 @@ class Table:
         from delta.tables import DeltaTable
 
         if commit_metadata is not None:
-            spark = spark.newSession()
-            spark.conf.set(USER_METADATA, _metadata_text(commit_metadata))
+            spark = _committing(spark, commit_metadata)
         return DeltaTable.forPath(spark, self.location(warehouse))
 
     def note(self, spark: SparkSession, warehouse: str, commit_metadata: dict) -> None:
@@ -157,11 +156,9 @@ class Table:
         to the metadata's digest, which changes whenever the metadata does."""
         import hashlib
 
-        text = _metadata_text(commit_metadata)
-        session = spark.newSession()
-        session.conf.set(USER_METADATA, text)
-        session.sql(f"ALTER TABLE delta.`{self.location(warehouse)}` SET TBLPROPERTIES "
-                    f"('courtwatch.last_note' = '{hashlib.sha256(text.encode()).hexdigest()[:16]}')")
+        digest = hashlib.sha256(_metadata_text(commit_metadata).encode()).hexdigest()[:16]
+        _committing(spark, commit_metadata).sql(
+            f"ALTER TABLE delta.`{self.location(warehouse)}` SET TBLPROPERTIES ('courtwatch.last_note' = '{digest}')")
 
     def version(self, spark: SparkSession, warehouse: str) -> int:
         return self.delta_table(spark, warehouse).history(1).collect()[0]["version"]
@@ -185,6 +182,13 @@ class Table:
             if limit and len(rows) < limit:
                 return None  # that was the whole history
         return None
+
+
+def _committing(spark: SparkSession, meta: dict) -> SparkSession:
+    """A session of its own whose commits carry `meta` (the others' commits do not)."""
+    session = spark.newSession()
+    session.conf.set(USER_METADATA, _metadata_text(meta))
+    return session
 
 
 def _metadata_text(meta: dict) -> str:

@@ -253,7 +253,8 @@ def evaluate(spark: SparkSession, warehouse: str, as_of: date, cfg: AlertRules) 
                      cfg.quiet_period_days)
     changed = [r for r in rows if r["updated_at"] == now]
     with_causes(spark, warehouse, changed, cfg)
-    # the alerts and the inputs they were evaluated on in one commit (no change: an empty one)
+    # the alerts and the inputs they were evaluated on in one commit (no alert changed: a commit of
+    # the inputs alone)
     meta = {EVALUATED: given}
     if changed:
         (ALERTS.delta_table(spark, warehouse, meta).alias("t")
