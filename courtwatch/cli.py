@@ -137,7 +137,7 @@ def cmd_pull(args) -> int:
 
 
 def cmd_airflow(args) -> int:
-    """Airflow with this repository's DAGs, metadata database and Spark connection."""
+    """Airflow with this repository's DAGs and metadata database."""
     import os
 
     from courtwatch.orchestration import airflow_environment

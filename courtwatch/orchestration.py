@@ -2,7 +2,7 @@
 DAG files stay thin and the same DAGs run locally or against a cluster.
 
 - `airflow_environment`: the environment `courtwatch airflow ...` runs Airflow
-  in (home, DAG folder, metadata database, the Spark connection, bind address,
+  in (home, DAG folder, metadata database, bind address,
   sign-in: generated operator passwords, or the directory).
 - `step_command`, `step_task_args`: the task that runs one `courtwatch step ...`
   (in the profile's warm Spark driver when it is up).
@@ -61,7 +61,7 @@ def airflow_environment(profile: Profile) -> dict[str, str]:
         "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": os.environ.get(
             "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN", f"sqlite:///{home / 'airflow.db'}"),
         "COURTWATCH_PROFILE": profile.source,
-        # spark-submit and the courtwatch command come from this environment
+        # the courtwatch command (the DAG's steps) comes from this environment
         "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}",
         "GX_ANALYTICS_ENABLED": "false",
         "NO_PROXY": "*",
