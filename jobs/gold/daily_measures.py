@@ -15,6 +15,7 @@ import hashlib
 from pyspark.sql import Column, DataFrame, SparkSession
 from pyspark.sql import functions as F
 
+from jobs.ops.side_by_side import side_by_side
 from schemas import SOURCES
 from schemas.metric_catalog import Measure, catalog
 from schemas.warehouse import table
@@ -86,9 +87,13 @@ def _breakdowns_declared() -> str:
 
 
 def update(spark: SparkSession, warehouse: str, full: bool = False) -> bool:
-    """Bring daily_measures and daily_breakdowns up to silver. True if the measures changed."""
-    changed = _maintain(spark, warehouse, full, DAILY_MEASURES, contributions)
-    _maintain(spark, warehouse, full, DAILY_BREAKDOWNS, breakdown_contributions, _breakdowns_declared())
+    """Bring daily_measures and daily_breakdowns up to silver. True if the measures changed.
+
+    The two read the same silver changes into tables of their own: side by side."""
+    changed, _ = side_by_side(
+        lambda: _maintain(spark, warehouse, full, DAILY_MEASURES, contributions),
+        lambda: _maintain(spark, warehouse, full, DAILY_BREAKDOWNS, breakdown_contributions, _breakdowns_declared()),
+        name="daily")
     return changed
 
 

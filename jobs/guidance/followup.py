@@ -17,6 +17,7 @@ from datetime import date, datetime, time, timedelta, timezone
 from pyspark.sql import SparkSession
 
 from jobs.guidance.loop import Action, Alert, Limits, followup, working_days_between
+from jobs.ops.side_by_side import side_by_side
 from schemas.warehouse import table
 from schemas.workdays import CHINA
 
@@ -158,8 +159,12 @@ def copy_loop(spark: SparkSession, warehouse: str, histories: dict[str, list[Act
         return f"{len(actions)} loop actions; follow-up already copied today on the same alerts and actions"
     follow = followup_rows(alerts, histories, now, limits, recurrence_days)
     month = metrics_rows(alerts, histories, follow, now, limits)
-    # the inputs go with the last table written: a run that dies before it copies again
-    for declared, rows, meta in ((ACTIONS, actions, None), (FOLLOWUP, follow, None), (METRICS, month, {COPIED: given})):
-        declared.overwrite(spark.createDataFrame(rows, declared.schema), warehouse, meta)
+    def copy(declared, rows, meta=None):
+        return lambda: declared.overwrite(spark.createDataFrame(rows, declared.schema), warehouse, meta)
+
+    # the inputs go with the last table written, once the others are: a run that dies before
+    # then copies again
+    side_by_side(copy(ACTIONS, actions), copy(FOLLOWUP, follow), name="loop")
+    copy(METRICS, month, {COPIED: given})()
     overdue = sum(f["overdue"] for f in follow)
     return f"{len(actions)} loop actions; {len(follow)} alerts followed up ({overdue} overdue)"

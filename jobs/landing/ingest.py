@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import logging
 import time
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 
@@ -17,6 +16,7 @@ from pyspark.sql import functions as F
 
 from jobs.landing import court_registry, deliveries
 from jobs.ops import run_ledger
+from jobs.ops.side_by_side import side_by_side
 from jobs.silver import record_rules, upsert
 from quality import suites
 from schemas import SOURCES, contract
@@ -195,10 +195,8 @@ def _land_sources(target: SourceLanding, sources, lines: DataFrame, taken) -> di
         log.info("%s landed in bronze, quarantine and silver in %.1fs", source, time.time() - t)
         return None if n_bad is None else (n_lines, n_bad)
 
-    with ThreadPoolExecutor(max_workers=len(sources), thread_name_prefix="land") as pool:
-        landed = {s: pool.submit(land, s) for s in sources}
-    counts = {s: f.result() for s, f in landed.items()}  # re-raises a source's failure
-    return {s: c for s, c in counts.items() if c is not None}
+    counts = side_by_side(*[lambda s=s: land(s) for s in sources], name="land")  # re-raises a failure
+    return {s: c for s, c in zip(sources, counts) if c is not None}
 
 
 def _land_source(target: SourceLanding, source: str, lines: DataFrame, n_lines: int) -> int | None:
@@ -218,13 +216,15 @@ def _land_source(target: SourceLanding, source: str, lines: DataFrame, n_lines: 
     # Only the valid rows are kept in memory (narrow: silver's columns); the few
     # invalid ones are checked again to quarantine them, should there be any.
     valid = upsert.to_silver_rows(checked.where(F.size("rules") == 0), c, target.hash_key).cache()
-    n_bad = n_lines - valid.count()
+    checks = suites.validate_and_store(spark, valid, c, warehouse, target.run_id)
+    # the suite counted the valid rows (every expectation's element count): no job of its own
+    counted = {r["element_count"] for r in checks} - {None}
+    n_bad = n_lines - (counted.pop() if len(counted) == 1 else valid.count())
     if n_bad:  # the table exists (_land_sources); no commit for nothing
         QUARANTINE.append(checked.where(F.size("rules") > 0).select(
             F.lit(source).alias("source"), F.col("batch_court").alias("court_id"), "batch_id", "business_date",
             F.col("line_no").cast("int"), "record", F.col("rules")[0].alias("rule"), "rules",
             F.col("ingested_at").alias("quarantined_at"), "_run_id"), warehouse)
-    checks = suites.validate_and_store(spark, valid, c, warehouse, target.run_id)
     if all(r["success"] for r in checks):
         upsert.merge(spark, warehouse, valid, c)
     else:  # silver stays clean; the quality step fails the run, and the next one takes the batches again
