@@ -159,12 +159,13 @@ def copy_loop(spark: SparkSession, warehouse: str, histories: dict[str, list[Act
         return f"{len(actions)} loop actions; follow-up already copied today on the same alerts and actions"
     follow = followup_rows(alerts, histories, now, limits, recurrence_days)
     month = metrics_rows(alerts, histories, follow, now, limits)
-    def copy(declared, rows, meta=None):
-        return lambda: declared.overwrite(spark.createDataFrame(rows, declared.schema), warehouse, meta)
+
+    def copy(declared, rows, meta=None) -> None:
+        declared.overwrite(spark.createDataFrame(rows, declared.schema), warehouse, meta)
 
     # the inputs go with the last table written, once the others are: a run that dies before
     # then copies again
-    side_by_side(copy(ACTIONS, actions), copy(FOLLOWUP, follow), name="loop")
-    copy(METRICS, month, {COPIED: given})()
+    side_by_side(lambda: copy(ACTIONS, actions), lambda: copy(FOLLOWUP, follow), name="loop")
+    copy(METRICS, month, {COPIED: given})
     overdue = sum(f["overdue"] for f in follow)
     return f"{len(actions)} loop actions; {len(follow)} alerts followed up ({overdue} overdue)"
