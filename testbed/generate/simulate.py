@@ -4,6 +4,13 @@ Each new entity is drawn with its whole life (filed, closed, appealed; a call
 and its work order; a mediation applied and closed). Every change of state is
 a version to send, scheduled on the day it happens (or later: some courts
 send late). Each day yields the versions due that day, per source.
+
+A profile with `opening_stock_days` also sends each court's opening stock on
+the first day, as a court joining the system would (issue 21): every case
+filed before that day and still open on it, in its current state. Without it
+the warehouse never holds the years of open cases a real court carries. The
+cases filed before the warm-up are drawn with their lives as any other, and
+only those still open on the first day are kept (the rest cost only numbers).
 """
 from __future__ import annotations
 
@@ -72,7 +79,10 @@ class Simulator:
         self.p = profile
         self.courts = courts.reset_index(drop=True)
         self.start, self.days = start, days
-        self.first = start - timedelta(days=int(profile["warmup_days"]))
+        self.warm_from = start - timedelta(days=int(profile["warmup_days"]))
+        # before the warm-up only cases are drawn, and only those still open on `start` are kept
+        self.first = min(self.warm_from, start - timedelta(days=int(profile.get("opening_stock_days", 0))))
+        self.opening_stock = bool(profile.get("opening_stock_days"))
         self.end = start + timedelta(days=days - 1)
         self.rng = np.random.default_rng(seed)
         # far enough ahead for the longest life drawn (trial days are capped below)
@@ -169,7 +179,7 @@ class Simulator:
         return list(map(list, zip(full[:, 0].tolist(), full[:, 1].tolist())))
 
     # -- cases ------------------------------------------------------------------------------
-    def _cases(self, day: date) -> None:
+    def _cases(self, day: date, open_on_start_only: bool = False) -> None:
         counts = self._counts(day, "cases", self.p["cases_per_year"])
         n = counts.sum()
         if n == 0:
@@ -185,12 +195,13 @@ class Simulator:
         procedure = np.where(upper & (ctype != "enforcement"),
                              rng.choice(["first_instance", "second_instance", "retrial"], n, p=[0.3, 0.6, 0.1]),
                              procedure)
-        self._emit_cases(day, court, ctype, procedure, origin=None)
+        self._emit_cases(day, court, ctype, procedure, origin=None, open_on_start_only=open_on_start_only)
 
-    def _emit_cases(self, day, court, ctype, procedure, origin):
+    def _emit_cases(self, day, court, ctype, procedure, origin, open_on_start_only=False):
         rng, n = self.rng, len(court)
-        mean_days = np.array([CASE_TIMING[t][0] for t in ctype], dtype=float)
-        limit = np.array([CASE_TIMING[t][1] for t in ctype])
+        types = pd.Series(ctype)  # mapped, not looped: the opening stock draws ~100 M national cases
+        mean_days = types.map({t: m for t, (m, _) in CASE_TIMING.items()}).to_numpy(float)
+        limit = types.map({t: lim for t, (_, lim) in CASE_TIMING.items()}).to_numpy(int)
         appeal = procedure != "first_instance"
         limit = np.where(appeal & (procedure != "enforcement"), 90, limit)
         # Small claims and summary procedure: shorter limits for a share of civil cases.
@@ -205,6 +216,13 @@ class Simulator:
         extension = np.where(~over & (rng.random(n) < 0.02), rng.integers(30, 120, n), extension)
         filed = np.datetime64(day)
         closed = self._next_working(filed + trial.astype("timedelta64[D]"))
+        if open_on_start_only:  # a case of the years before the warm-up: only the opening stock needs it
+            keep = closed >= np.datetime64(self.start)
+            court, ctype, procedure, limit, suspended, extension, closed = (
+                a[keep] for a in (court, ctype, procedure, limit, suspended, extension, closed))
+            n = len(court)
+            if n == 0:
+                return
         efile_p = self._per_court(self._incident(day, "efile_failure"), self.variety.rate("efile", BASE["efile"]))
         court_pos = pd.Index(self.ids).get_indexer(court)
         method = np.where(
@@ -239,6 +257,8 @@ class Simulator:
         filed_at = rng.integers(8 * 3600, 18 * 3600, n)
         v1 = life.assign(updated_at=_ts(np.full(n, filed), filed_at))
         self._send("cases", v1, np.full(n, filed))
+        if self.opening_stock and day < self.start:  # still open on the first day: in the opening stock
+            self.outbox[(self.start, "cases")].append(v1[closed >= np.datetime64(self.start)])
         # closure
         result = np.where(procedure == "second_instance",
                           rng.choice(["upheld", "revised", "remanded", "withdrawn", "other"], n,
@@ -382,6 +402,10 @@ class Simulator:
         day = self.first
         while day <= self.end:
             self._appeal_filings(day)
+            if day < self.warm_from:
+                self._cases(day, open_on_start_only=True)
+                day += timedelta(days=1)
+                continue
             self._cases(day)
             self._calls(day)
             self._mediations(day)
