@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import date, timedelta
 
 import numpy as np
+import pandas as pd
 import pytest
 
 from testbed.generate.landing_zone import load_profile, make_registry
@@ -19,7 +20,14 @@ def sent():
     # tiny sends no stock (the suite's runs stay small); 400 days reach cases pending over a year
     profile = load_profile("tiny") | {"opening_stock_days": 400}
     courts = make_registry(profile, np.random.default_rng(3))
-    return profile, dict(Simulator(profile, courts, START, 2, seed=3).run())
+    days, stock = {}, []
+    for day, sent in Simulator(profile, courts, START, 2, seed=3).run():
+        if "opening_stock" in sent:
+            assert not days, "the stock comes before the first day's own batches"
+            stock.append(sent["opening_stock"])
+        else:
+            days[day] = sent
+    return profile, pd.concat(stock, ignore_index=True), days
 
 
 def _open_filed_before_start(cases):
@@ -27,8 +35,8 @@ def _open_filed_before_start(cases):
 
 
 def test_the_first_day_sends_the_open_cases_of_years_before(sent):
-    profile, days = sent
-    stock = _open_filed_before_start(days[START]["cases"])
+    profile, stock, _ = sent
+    assert "closed_date" not in stock and (stock["filed_date"] < START.isoformat()).all()
     ages = (np.datetime64(START) - stock["filed_date"].to_numpy(dtype="datetime64[D]")).astype(int)
     assert stock["case_id"].nunique() > 1000
     assert ages.max() > 365, "the stock reaches cases pending over a year"
@@ -36,15 +44,15 @@ def test_the_first_day_sends_the_open_cases_of_years_before(sent):
 
 
 def test_the_stock_holds_open_cases_only(sent):
-    _, days = sent
-    first = days[START]["cases"]
-    stock_ids = set(_open_filed_before_start(first)["case_id"])
-    closed = first[first["case_id"].isin(stock_ids) & first["closed_date"].notna()]
+    _, stock, days = sent
+    later = pd.concat([days[d]["cases"] for d in days])
+    closed = later[later["case_id"].isin(set(stock["case_id"])) & later["closed_date"].notna()]
+    assert len(closed) > 0
     assert (closed["closed_date"] >= START.isoformat()).all(), "a stock case closes on the first day or later"
 
 
-def test_only_the_first_day_sends_a_stock(sent):
-    _, days = sent
-    stock = _open_filed_before_start(days[START]["cases"])["case_id"].nunique()
-    later = _open_filed_before_start(days[START + timedelta(days=1)]["cases"])["case_id"].nunique()
-    assert later < stock / 20  # the late filings of the days before, not a second stock
+def test_the_days_send_no_second_stock(sent):
+    _, stock, days = sent
+    for day in (START, START + timedelta(days=1)):
+        late = _open_filed_before_start(days[day]["cases"])["case_id"].nunique()
+        assert late < len(stock) / 20  # the late filings of the days before, not a second stock

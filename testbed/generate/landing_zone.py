@@ -123,8 +123,9 @@ class Writer:
             self.made.add(path.parent)
         path.write_bytes(data)
 
-    def _batch(self, source: str, court: str, day: date, lines: list[str], fault: str | None) -> None:
-        batch_id = f"{source[0].upper()}{day:%Y%m%d}01"
+    def _batch(self, source: str, court: str, day: date, lines: list[str], fault: str | None,
+               number: str = "01") -> None:
+        batch_id = f"{source[0].upper()}{day:%Y%m%d}{number}"
         folder = self.root / source / court / day.isoformat()
         truth = {"source": source, "court_id": court, "business_date": day.isoformat(), "batch_id": batch_id}
         if fault == "record":
@@ -172,6 +173,16 @@ class Writer:
             self._put(again / f"{batch_id}.manifest.json", json.dumps(m2).encode())
             self.truth_faults[-1]["resent_business_date"] = again_day.isoformat()
             self.truth_faults[-1]["expected_status"] = "rejected" if fault == "conflicting_resend" else "duplicate"
+
+    def write_opening_stock(self, day: date, cases: pd.DataFrame) -> None:
+        """Each court's open cases as its initial load: a batch numbered 00, taken before the
+        day's own (batches are taken in order of business date, then batch id)."""
+        df = cases.sort_values("court_id", kind="stable")
+        lines = self._serialise(df)
+        courts = df["court_id"].to_numpy()
+        bounds = np.flatnonzero(np.r_[True, courts[1:] != courts[:-1], True])
+        for a, b in zip(bounds[:-1], bounds[1:]):
+            self._batch("cases", courts[a], day, lines[a:b], None, number="00")
 
     def write_day(self, day: date, sent: dict[str, pd.DataFrame], silent: set) -> None:
         """One batch per active court and source, an empty one on a day without records:
@@ -233,6 +244,16 @@ def simulated_ahead(sim: Simulator, depth: int = 2):
         child.join()
 
 
+def _days(simulated, writer: Writer, write_from: date | None):
+    """The simulation's days; the parts of the opening stock, which come before the first day,
+    are written on the way (so that progress counts days)."""
+    for day, sent in simulated:
+        if "opening_stock" not in sent:
+            yield day, sent
+        elif write_from is None or day >= write_from:
+            writer.write_opening_stock(day, sent["opening_stock"])
+
+
 def generate(profile_name: str, landing: str, start: date, days: int, seed: int = 7, incidents: int = 0,
              fault_share: float = 0.0, write_from: date | None = None, track=None) -> dict:
     """Write the registry and `days` days of batches from `start`; returns the ground truth.
@@ -250,7 +271,7 @@ def generate(profile_name: str, landing: str, start: date, days: int, seed: int 
               "mediation": courts.loc[courts["level"] == "BASIC", "court_id"].tolist()}  # as in simulate.py
     writer = Writer(root, np.random.default_rng(seed + 1), gz, fault_share, ids, active)
     sim = Simulator(profile, courts, start, days, seed, chosen)
-    simulated = simulated_ahead(sim) if days > 1 else sim.run()
+    simulated = _days(simulated_ahead(sim) if days > 1 else sim.run(), writer, write_from)
     simulated = simulated if track is None else track(simulated, "days simulated", total=days)
     for day, sent in simulated:
         silent = {(i["court_id"], i["source"]) for i in chosen if i["kind"] == "feed_silence"

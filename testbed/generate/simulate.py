@@ -7,7 +7,8 @@ send late). Each day yields the versions due that day, per source.
 
 A profile with `opening_stock_days` also sends each court's opening stock on
 the first day, as a court joining the system would (issue 21): every case
-filed before that day and still open on it, in its current state. Without it
+filed before that day and still open on it, in its current state, in a batch
+of its own (an initial load) before the day's. Without it
 the warehouse never holds the years of open cases a real court carries. The
 cases filed before the warm-up are drawn with their lives as any other, and
 only those still open on the first day are kept (the rest cost only numbers).
@@ -83,6 +84,7 @@ class Simulator:
         # before the warm-up only cases are drawn, and only those still open on `start` are kept
         self.first = min(self.warm_from, start - timedelta(days=int(profile.get("opening_stock_days", 0))))
         self.opening_stock = bool(profile.get("opening_stock_days"))
+        self.stock: list[pd.DataFrame] = []  # per filing day, the cases still open on `start`
         self.end = start + timedelta(days=days - 1)
         self.rng = np.random.default_rng(seed)
         # far enough ahead for the longest life drawn (trial days are capped below)
@@ -258,7 +260,7 @@ class Simulator:
         v1 = life.assign(updated_at=_ts(np.full(n, filed), filed_at))
         self._send("cases", v1, np.full(n, filed))
         if self.opening_stock and day < self.start:  # still open on the first day: in the opening stock
-            self.outbox[(self.start, "cases")].append(v1[closed >= np.datetime64(self.start)])
+            self.stock.append(v1[closed >= np.datetime64(self.start)])
         # closure
         result = np.where(procedure == "second_instance",
                           rng.choice(["upheld", "revised", "remanded", "withdrawn", "other"], n,
@@ -396,8 +398,19 @@ class Simulator:
         self._send("mediation", closed, close_day)
 
     # -- the clock --------------------------------------------------------------------------
+    def _opening_stock(self, rows_per_part: int = 400_000):
+        """The opening stock in parts of whole courts: a national one is ~6.5 M cases, and
+        serialised in one piece it took more memory than the machine has."""
+        counts = pd.concat([f["court_id"] for f in self.stock]).value_counts().sort_index()
+        part = (counts.cumsum() // rows_per_part).to_numpy()
+        for i in np.unique(part):
+            courts = counts.index[part == i]
+            yield _formatted(pd.concat([f[f["court_id"].isin(courts)] for f in self.stock], ignore_index=True))
+        self.stock = []
+
     def run(self):
-        """Yield (day, {source: versions sent that day}) for each day from `start`."""
+        """Yield (day, {source: versions sent that day}) for each day from `start`; before the
+        first day's, (start, {"opening_stock": cases}) for each part of the opening stock."""
         self.pending_appeals = defaultdict(list)
         day = self.first
         while day <= self.end:
@@ -409,6 +422,9 @@ class Simulator:
             self._cases(day)
             self._calls(day)
             self._mediations(day)
+            if day == self.start and self.stock:
+                for part in self._opening_stock():
+                    yield day, {"opening_stock": part}
             if day >= self.start:
                 sent = {s: _formatted(pd.concat(self.outbox.pop((day, s)), ignore_index=True))
                         for s in ("cases", "hotline", "mediation") if (day, s) in self.outbox}
