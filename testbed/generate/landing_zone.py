@@ -89,6 +89,13 @@ class Writer:
         text = df.to_json(orient="records", lines=True, force_ascii=False, date_format="iso")
         return [line for line in text.split("\n") if line]
 
+    def _lines_by_court(self, df: pd.DataFrame) -> dict[str, list[str]]:
+        df = df.sort_values("court_id", kind="stable")
+        lines = self._serialise(df)  # in one go, then split where the court changes
+        courts = df["court_id"].to_numpy()
+        bounds = np.flatnonzero(np.r_[True, courts[1:] != courts[:-1], True])
+        return {courts[a]: lines[a:b] for a, b in zip(bounds[:-1], bounds[1:])}
+
     def _record_fault(self, source: str, line: str, court: str) -> tuple[str, str]:
         rec = json.loads(line)
         kind = str(self.rng.choice(RECORD_FAULTS))
@@ -177,12 +184,8 @@ class Writer:
     def write_opening_stock(self, day: date, cases: pd.DataFrame) -> None:
         """Each court's open cases as its initial load: a batch numbered 00, taken before the
         day's own (batches are taken in order of business date, then batch id)."""
-        df = cases.sort_values("court_id", kind="stable")
-        lines = self._serialise(df)
-        courts = df["court_id"].to_numpy()
-        bounds = np.flatnonzero(np.r_[True, courts[1:] != courts[:-1], True])
-        for a, b in zip(bounds[:-1], bounds[1:]):
-            self._batch("cases", courts[a], day, lines[a:b], None, number="00")
+        for court, lines in self._lines_by_court(cases).items():
+            self._batch("cases", court, day, lines, None, number="00")
 
     def write_day(self, day: date, sent: dict[str, pd.DataFrame], silent: set) -> None:
         """One batch per active court and source, an empty one on a day without records:
@@ -190,12 +193,7 @@ class Writer:
         for source in SOURCES:
             by_court: dict[str, list[str]] = {c: [] for c in self.active[source]}
             if source in sent:
-                df = sent[source].sort_values("court_id", kind="stable")
-                lines = self._serialise(df)
-                courts = df["court_id"].to_numpy()
-                bounds = np.flatnonzero(np.r_[True, courts[1:] != courts[:-1], True])
-                for a, b in zip(bounds[:-1], bounds[1:]):
-                    by_court[courts[a]] = lines[a:b]
+                by_court.update(self._lines_by_court(sent[source]))
             for key in list(self.held):
                 if key[0] == source and (key[1], source) not in silent:
                     by_court.setdefault(key[1], [])[:0] = self.held.pop(key)
