@@ -5,18 +5,20 @@
     .venv/bin/python benchmarks/pipeline.py --profile national-target --days 1 --seed 7 --repeat 3
     .venv/bin/python benchmarks/pipeline.py --profile national-target --days 1 --seed 7 --until 2026-11-26
     .venv/bin/python benchmarks/pipeline.py --profile small --days 30 --worker --repeat 3
+    .venv/bin/python benchmarks/pipeline.py --profile national --days 90 --build-step 10 --worker
 
 Generates N+1 days of the profile (not timed; kept and reused when the same
 profile, dates and seed were generated before) ending yesterday, China time
-(or on --until), so the incremental day is where a daily run finds it. The last day's
-directories are held back while the first N days are built, then put back for
-the incremental run. Both runs are `courtwatch run` in a process of its own:
-the wall time end to end, Spark start-up included. Appends a record (machine,
-data size, command, seconds) to benchmarks/results.md. Not a test: speed is
-measured here, never asserted. With --repeat N the incremental day runs N
-times, each on a copy of the same full build, and the record gives the median
-run and every sample: on a shared VM one run is one sample. Then `--nothing-new` more runs
-find nothing new (median and samples). With --worker every run goes to the profile's warm
+(or on --until), so the incremental day is where a daily run finds it. The last
+day's directories are held back while the first N days are built (in one run, or
+in runs of --build-step days), then put back for the incremental run. Every run is
+`courtwatch run` in a process of its own: the wall time end to end, Spark start-up
+included. Appends a record (machine, data size, command, seconds) to
+benchmarks/results.md. Not a test: speed is measured here, never asserted. With
+--repeat N the incremental day runs N times, each on a copy of the same full build,
+and the record gives the median run and every sample: on a shared VM one run is one
+sample. Then `--nothing-new` more runs find nothing new (median and samples). With
+--worker every run goes to the profile's warm
 Spark driver (`courtwatch worker up` first; its start is recorded, not counted in the runs).
 """
 from __future__ import annotations
@@ -39,7 +41,8 @@ from courtwatch import machine_description  # noqa: E402
 from courtwatch.settings import load_profile  # noqa: E402
 from courtwatch.spark_session import spark_session  # noqa: E402
 from courtwatch.sql_endpoint import register  # noqa: E402
-from testbed.generate.landing_zone import generate  # noqa: E402
+from testbed.generate.landing_zone import generate, generator_version  # noqa: E402
+from testbed.generate.landing_zone import load_profile as load_generator_profile  # noqa: E402
 from schemas import SOURCES  # noqa: E402
 
 COURTWATCH = str(Path(sys.executable).parent / "courtwatch")
@@ -61,7 +64,8 @@ def generated(landing: Path, profile: str, start: date, days: int, seed: int) ->
     if not truth.exists():
         return False
     t = json.loads(truth.read_text())
-    return (t["profile"], t["start"], t["days"], t["seed"]) == (profile, start.isoformat(), days, seed)
+    return (t["profile"], t["start"], t["days"], t["seed"], t.get("generator")) == (
+        profile, start.isoformat(), days, seed, generator_version(load_generator_profile(profile)))
 
 
 def move_day(day: str, src: Path, dst: Path) -> None:
@@ -107,6 +111,8 @@ def main() -> int:
     p.add_argument("--until", type=date.fromisoformat,
                    help="the incremental day, YYYY-MM-DD (default: yesterday, China time); "
                         "the same date reuses the data generated before")
+    p.add_argument("--build-step", type=int,
+                   help="build the history in runs of this many days, as a warehouse grows (default: one run)")
     p.add_argument("--conf", default="local")
     p.add_argument("--worker", action="store_true", help="run in the profile's warm Spark driver (courtwatch worker)")
     p.add_argument("--nothing-new", type=int, default=3, help="runs with nothing new after the incremental day")
@@ -123,17 +129,28 @@ def main() -> int:
         t = time.time()
         generate(args.profile, str(landing), start, args.days + 1, seed=args.seed)
         gen_s = time.time() - t
-    move_day(yesterday.isoformat(), landing, held)
+    history = [(start + timedelta(days=i)).isoformat() for i in range(args.days)]
+    step = args.build_step or args.days
+    builds = [history[i:i + step] for i in range(0, len(history), step)]
+    for day in [*history[step:], yesterday.isoformat()]:  # the days a later run takes
+        move_day(day, landing, held)
     shutil.rmtree(wh, ignore_errors=True)
     worker_s = None
     if args.worker:
         t = time.time()
         subprocess.run([COURTWATCH, "--conf", args.conf, "worker", "up"], check=True)
         worker_s = time.time() - t
+    full_s, full_phases = 0.0, {}
     try:
-        full_s, full_phases = timed_run(args.conf, landing, wh, work / "full-build.log")
+        for i, days in enumerate(builds):
+            for day in days if i else []:
+                move_day(day, held, landing)
+            seconds, phases = timed_run(args.conf, landing, wh, work / "full-build.log")
+            full_s += seconds
+            full_phases = {k: round(full_phases.get(k, 0) + v, 1) for k, v in phases.items()}
     finally:
-        move_day(yesterday.isoformat(), held, landing)
+        for day in [*history, yesterday.isoformat()]:
+            move_day(day, held, landing)
     profile = load_profile(args.conf)
     spark = spark_session(profile, "courtwatch-benchmark")
     size = count_records(spark, str(wh))
@@ -167,7 +184,7 @@ def main() -> int:
         "when": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()), "commit": commit, "machine": machine_description(),
         "command": " ".join(["benchmarks/pipeline.py"] + sys.argv[1:]), "spark_master": profile.spark_master,
         "profile": args.profile, "days": args.days, "dates": [start.isoformat(), yesterday.isoformat()],
-        "generate_s": gen_s and round(gen_s, 1), "full_build_s": round(full_s, 1), "full_build_phases": full_phases,
+        "generate_s": gen_s and round(gen_s, 1), "full_build_s": round(full_s, 1), "full_build_runs": len(builds), "full_build_phases": full_phases,
         "full_build_size": size, "incremental_day_s": round(inc_s, 1), "incremental_day_phases": inc_phases,
         "incremental_day_size": day, "incremental_day_samples_s": [round(s[0], 1) for s in samples],
         "nothing_new_s": quiet_s and round(quiet_s, 1), "nothing_new_phases": quiet_phases,
@@ -181,8 +198,9 @@ def main() -> int:
                 + (f"; every run in the warm Spark driver (`courtwatch worker up`: {worker_s:.0f} s, not counted)"
                    if args.worker else "; every run in a Spark of its own") + "\n")
         f.write(f"- command: `.venv/bin/python {record['command']}`\n")
+        runs = f"{len(builds)} runs of {step} days, phases summed" if len(builds) > 1 else "phases"
         f.write(f"- full build of {args.days} day(s) from {start}: **{full_s:.0f} s** wall, `courtwatch run` end to end "
-                f"(phases, cumulative: {_phases(full_phases)}) for {size['batches']} batches, {size['cases']} case, "
+                f"({runs}, cumulative: {_phases(full_phases)}) for {size['batches']} batches, {size['cases']} case, "
                 f"{size['hotline']} call and {size['mediation']} mediation records "
                 f"({size['gold_rows']} gold court-metric rows)\n")
         runs = "" if len(samples) == 1 else (

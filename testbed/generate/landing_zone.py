@@ -252,6 +252,15 @@ def _days(simulated, writer: Writer, write_from: date | None):
             writer.write_opening_stock(day, sent["opening_stock"])
 
 
+def generator_version(profile: dict) -> str:
+    """A digest of the profile's settings and the generator's code: data generated before is
+    reused (benchmarks/) only when it is what the generator would write now."""
+    digest = hashlib.sha256(json.dumps(profile, sort_keys=True).encode())
+    for path in sorted((ROOT / "testbed" / "generate").glob("*.py")):
+        digest.update(path.read_bytes())
+    return digest.hexdigest()[:16]
+
+
 def generate(profile_name: str, landing: str, start: date, days: int, seed: int = 7, incidents: int = 0,
              fault_share: float = 0.0, write_from: date | None = None, track=None) -> dict:
     """Write the registry and `days` days of batches from `start`; returns the ground truth.
@@ -277,7 +286,7 @@ def generate(profile_name: str, landing: str, start: date, days: int, seed: int 
         if write_from is None or day >= write_from:
             writer.write_day(day, sent, silent)
     truth = {"profile": profile_name, "seed": seed, "start": start.isoformat(), "days": days,
-             "incidents": chosen, "faults": writer.truth_faults}
+             "generator": generator_version(profile), "incidents": chosen, "faults": writer.truth_faults}
     (root / "_truth").mkdir(exist_ok=True)
     (root / "_truth" / "truth.json").write_text(json.dumps(truth, indent=1, ensure_ascii=False))
     return truth
