@@ -187,6 +187,10 @@ def publish_serving(ctx: RunContext) -> str:
     """Publish the serving store the dashboards read (DuckDB; PostgreSQL too by choice)."""
     from courtwatch.superset_service import clear_results_cache
 
+    where = {"kind": ctx.serving.store, "schema": ctx.serving.postgres_schema if ctx.serving.store == "postgres" else None}
+    given = publish.inputs(ctx.spark, ctx.warehouse, ctx.guidance.url, where)
+    if publish.published_inputs(ctx.serving_store) == given:
+        return "the store in place was made from the same gold, alerts, ledger and code: not published again"
     done = publish.publish(ctx.warehouse, ctx.serving_store, ctx.spark, ctx.run_id, ctx.guidance.url)
     summary = done.summary()
     if ctx.serving.store == "postgres":
@@ -194,7 +198,9 @@ def publish_serving(ctx: RunContext) -> str:
                                          ctx.serving.postgres_schema)
         summary += f"; copied into PostgreSQL schema {ctx.serving.postgres_schema} ({sum(rows.values()):,} rows)"
     # after the swap: a cached chart of the old store is not served again
-    return summary + f"; {clear_results_cache(ctx.results_cache, ctx.results_cache_redis_url)}"
+    summary += f"; {clear_results_cache(ctx.results_cache, ctx.results_cache_redis_url)}"
+    publish.note_inputs(ctx.serving_store, given)
+    return summary
 
 
 @dataclass(frozen=True)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import shutil
+from pathlib import Path
 from datetime import date, timedelta
 
 import pytest
@@ -80,9 +81,17 @@ def _version(spark, warehouse, path):
 def test_rerun_yields_the_same_alerts_and_with_nothing_new_does_not_evaluate_again(spark, stack):
     before = sorted(r["alert_id"] for r in table(spark, stack["wh"], "gold/alerts").collect())
     kept = {p: _version(spark, stack["wh"], p) for p in ("gold/alerts", "gold/alert_causes", "gold/guidance_metrics")}
+    store = Path(stack["first"].serving_store)
+    published = store.stat().st_ino, store.stat().st_mtime_ns
     again = stack["run"]()
     assert sorted(r["alert_id"] for r in table(spark, stack["wh"], "gold/alerts").collect()) == before
     # the same gold, batches, registry and rules as the last evaluation: neither the alerts nor the
     # loop's follow-up of them is derived or written again
     assert {p: _version(spark, stack["wh"], p) for p in kept} == kept
     assert again.alerts_changed == []
+    # nor is the serving store made again from the same inputs
+    assert (store.stat().st_ino, store.stat().st_mtime_ns) == published
+    # a new version of any of its inputs (here a commit that changes no row) publishes it again
+    spark.sql(f"ALTER TABLE delta.`{stack['wh']}/gold/court_metrics` SET TBLPROPERTIES ('test.touched' = 'yes')")
+    run_pipeline(spark, stack["root"] / "landing", stack["wh"], alert_rules=stack["cfg"], steps=("publish",))
+    assert store.stat().st_ino != published[0]
