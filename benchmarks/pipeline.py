@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import re
 import shutil
 import subprocess
@@ -38,7 +39,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from courtwatch import machine_description  # noqa: E402
-from courtwatch.settings import load_profile  # noqa: E402
+from courtwatch.settings import DATA_UMASK, load_profile  # noqa: E402
 from courtwatch.spark_session import spark_session  # noqa: E402
 from courtwatch.sql_endpoint import register  # noqa: E402
 from testbed.generate.landing_zone import generate, generator_version  # noqa: E402
@@ -118,6 +119,7 @@ def main() -> int:
     p.add_argument("--nothing-new", type=int, default=3, help="runs with nothing new after the incremental day")
     p.add_argument("--workdir", default=str(ROOT / "data" / "bench"))
     args = p.parse_args()
+    os.umask(DATA_UMASK)  # as the command does: the data generated here is its owner's (and group's)
 
     yesterday = args.until or datetime.now(ZoneInfo("Asia/Shanghai")).date() - timedelta(days=1)
     start = yesterday - timedelta(days=args.days)
