@@ -117,6 +117,9 @@ def main() -> int:
     p.add_argument("--conf", default="local")
     p.add_argument("--worker", action="store_true", help="run in the profile's warm Spark driver (courtwatch worker)")
     p.add_argument("--nothing-new", type=int, default=3, help="runs with nothing new after the incremental day")
+    p.add_argument("--keep-build", action="store_true",
+                   help="keep the full build (warehouse-full-build/) and, when one is kept from the same data, "
+                        "start from it instead of building again: a national history takes hours to build")
     p.add_argument("--workdir", default=str(ROOT / "data" / "bench"))
     args = p.parse_args()
     os.umask(DATA_UMASK)  # as the command does: the data generated here is its owner's (and group's)
@@ -134,6 +137,9 @@ def main() -> int:
     history = [(start + timedelta(days=i)).isoformat() for i in range(args.days)]
     step = args.build_step or args.days
     builds = [history[i:i + step] for i in range(0, len(history), step)]
+    base = work / "warehouse-full-build"
+    if args.keep_build and gen_s is None and (base / "_built.json").exists():
+        return measure(args, work, start, yesterday, json.loads((base / "_built.json").read_text()), reused=True)
     for day in [*history[step:], yesterday.isoformat()]:  # the days a later run takes
         move_day(day, landing, held)
     shutil.rmtree(wh, ignore_errors=True)
@@ -153,20 +159,42 @@ def main() -> int:
     finally:
         for day in [*history, yesterday.isoformat()]:
             move_day(day, held, landing)
+    built = {"full_build_s": round(full_s, 1), "full_build_runs": len(builds), "full_build_phases": full_phases,
+             "generate_s": gen_s and round(gen_s, 1), "worker_start_s": worker_s and round(worker_s, 1),
+             "build_commit": _commit()}
+    if args.repeat > 1 or args.keep_build:
+        shutil.rmtree(base, ignore_errors=True)
+        shutil.copytree(wh, base)
+        (base / "_built.json").write_text(json.dumps(built))
+    return measure(args, work, start, yesterday, built, reused=False)
+
+
+def measure(args, work: Path, start: date, yesterday: date, built: dict, reused: bool) -> int:
+    """The incremental day (--repeat times, each on a copy of the full build), the runs with
+    nothing new after it and the analyst queries; appends the record. `built`: the full build's
+    figures; `reused`: it was made by an earlier run and kept (--keep-build)."""
+    landing, wh, base = work / "landing", work / "warehouse", work / "warehouse-full-build"
+    full_s, full_phases, gen_s = built["full_build_s"], built["full_build_phases"], built["generate_s"]
+    worker_s = built["worker_start_s"]
+    step = args.build_step or args.days
+    if reused:
+        shutil.rmtree(wh, ignore_errors=True)
+        shutil.copytree(base, wh)
+        if args.worker:
+            t = time.time()
+            subprocess.run([COURTWATCH, "--conf", args.conf, "worker", "up"], check=True)
+            worker_s = time.time() - t
     profile = load_profile(args.conf)
     spark = spark_session(profile, "courtwatch-benchmark")
     size = count_records(spark, str(wh))
-    base = work / "warehouse-full-build"
-    if args.repeat > 1:
-        shutil.rmtree(base, ignore_errors=True)
-        shutil.copytree(wh, base)
     samples = []
     for i in range(args.repeat):
         if i:
             shutil.rmtree(wh)
             shutil.copytree(base, wh)
         samples.append(timed_run(args.conf, landing, wh, work / "incremental.log"))
-    shutil.rmtree(base, ignore_errors=True)
+    if not args.keep_build:
+        shutil.rmtree(base, ignore_errors=True)
     inc_s, inc_phases = sorted(samples, key=lambda s: s[0])[len(samples) // 2]  # the median run
     quiet = [timed_run(args.conf, landing, wh, work / "nothing-new.log") for _ in range(args.nothing_new)]
     if args.worker:
@@ -180,13 +208,13 @@ def main() -> int:
         t = time.time()
         rows = len(spark.sql(sql).collect())
         queries[name] = {"seconds": round(time.time() - t, 1), "rows": rows}
-    commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True,
-                            cwd=ROOT).stdout.strip()
+    commit = _commit()
     record = {
         "when": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()), "commit": commit, "machine": machine_description(),
         "command": " ".join(["benchmarks/pipeline.py"] + sys.argv[1:]), "spark_master": profile.spark_master,
         "profile": args.profile, "days": args.days, "dates": [start.isoformat(), yesterday.isoformat()],
-        "generate_s": gen_s and round(gen_s, 1), "full_build_s": round(full_s, 1), "full_build_runs": len(builds), "full_build_phases": full_phases,
+        "generate_s": gen_s, "full_build_s": full_s, "full_build_runs": built["full_build_runs"],
+        "full_build_phases": full_phases, "full_build_commit": built["build_commit"],
         "full_build_size": size, "incremental_day_s": round(inc_s, 1), "incremental_day_phases": inc_phases,
         "incremental_day_size": day, "incremental_day_samples_s": [round(s[0], 1) for s in samples],
         "nothing_new_s": quiet_s and round(quiet_s, 1), "nothing_new_phases": quiet_phases,
@@ -200,7 +228,10 @@ def main() -> int:
                 + (f"; every run in the warm Spark driver (`courtwatch worker up`: {worker_s:.0f} s, not counted)"
                    if args.worker else "; every run in a Spark of its own") + "\n")
         f.write(f"- command: `.venv/bin/python {record['command']}`\n")
-        runs = f"{len(builds)} runs of {step} days, phases summed" if len(builds) > 1 else "phases"
+        runs = f"{built['full_build_runs']} runs of {step} days, phases summed" if built["full_build_runs"] > 1 \
+            else "phases"
+        if reused:
+            runs += f"; built before, at commit {built['build_commit']}, and kept (--keep-build)"
         f.write(f"- full build of {args.days} day(s) from {start}: **{full_s:.0f} s** wall, `courtwatch run` end to end "
                 f"({runs}, cumulative: {_phases(full_phases)}) for {size['batches']} batches, {size['cases']} case, "
                 f"{size['hotline']} call and {size['mediation']} mediation records "
@@ -219,6 +250,11 @@ def main() -> int:
         if gen_s:
             f.write(f"- (data generation, not timed in the above: {gen_s:.0f} s)\n")
     return 0
+
+
+def _commit() -> str:
+    return subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True,
+                          cwd=ROOT).stdout.strip()
 
 
 def _phases(phases: dict) -> str:
