@@ -94,7 +94,6 @@ def cmd_step(args) -> int:
     """One step of `courtwatch run`, as the Airflow DAG submits it (or the DAG's helpers:
     `waiting`, the groups ingestion is mapped over, and `maintain`)."""
     import json
-    from datetime import datetime
 
     from courtwatch import pipeline
     from courtwatch.spark_session import spark_session
@@ -111,8 +110,7 @@ def cmd_step(args) -> int:
         return 0
     ctx = pipeline.RunContext.of(spark, profile, rescan=args.rescan, until=args.until, full_refresh=args.full_refresh,
                                  sources=args.sources.split(",") if args.sources else None,
-                                 courts=args.courts.split(",") if args.courts else None,
-                                 since=datetime.fromisoformat(args.since))
+                                 courts=args.courts.split(",") if args.courts else None)
     if args.step == "waiting":
         text = json.dumps(pipeline.waiting_groups(ctx), ensure_ascii=False)
         if args.out:
@@ -294,8 +292,6 @@ def main(argv: list[str] | None = None) -> int:
     st.add_argument("--sources", help="ingest: comma-separated sources (default: all)")
     st.add_argument("--courts", help="ingest: comma-separated court ids (default: all)")
     st.add_argument("--group", help="ingest: the group's name, for the logs")
-    st.add_argument("--since", default="1970-01-01T00:00:00+00:00",
-                    help="quality: judge what landed since this timestamp (default: everything)")
     st.add_argument("--until", type=_date, help="metrics: as-of date, at most the newest business date")
     st.add_argument("--full-refresh", action="store_true")
     st.add_argument("--rescan", action="store_true", help="waiting, ingest: look at every business date")

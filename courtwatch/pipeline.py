@@ -4,8 +4,10 @@ tasks, each `courtwatch step NAME`.
 
     pull -> ingest -> quality -> metrics -> alerts -> notify -> publish
 
-The quality gate is a step like the others: in both, a suite that fails
-stops the run before gold is built. Every run (the whole pipeline, or one step
+Ingestion lands batches in bronze (under Airflow one task per province group);
+the quality step then checks every record landed since it last ran and merges
+those that pass into silver, once for all groups. It is the gate: in both, a
+suite that fails stops the run before gold is built. Every run (the whole pipeline, or one step
 under Airflow) is recorded in ops/runs (jobs/ops/run_ledger.py), so a run that
 dies is undone by the next one.
 """
@@ -14,7 +16,7 @@ from __future__ import annotations
 import logging
 from collections import defaultdict
 from dataclasses import dataclass, field
-from datetime import date, datetime
+from datetime import date
 from typing import Callable
 
 from pyspark.sql import SparkSession
@@ -27,6 +29,7 @@ from jobs.gold import metrics
 from jobs.landing import court_registry, ingest
 from jobs.ops import run_ledger
 from jobs.serving import postgres_store, publish
+from jobs.silver import intake
 from quality import suites
 
 log = logging.getLogger("courtwatch")
@@ -48,7 +51,6 @@ class RunContext:
     full_refresh: bool = False
     sources: list[str] | None = None  # ingest only these sources and courts (a DAG group)
     courts: list[str] | None = None
-    since: datetime = field(default_factory=run_ledger.now)  # the quality gate judges what landed since
     run_id: str = ""
     serving: ServingSettings = ServingSettings()
     serving_store: str = ""  # the DuckDB file the dashboards read
@@ -109,20 +111,22 @@ def pull(ctx: RunContext) -> str:
 
 
 def ingest_batches(ctx: RunContext) -> str:
-    """Land the waiting batches: ledger, bronze, quarantine, silver."""
-    ctx.landed = ingest.ingest(ctx.spark, ctx.landing, ctx.warehouse, ctx.hash_key, ctx.run_id,
+    """Land the waiting batches: judged into the ledger, accepted ones into bronze."""
+    ctx.landed = ingest.ingest(ctx.spark, ctx.landing, ctx.warehouse, ctx.run_id,
                                ctx.sources, ctx.courts, ctx.lookback_days)
     return ctx.landed.summary().replace("\n", "; ")
 
 
 def quality_gate(ctx: RunContext) -> str:
-    """Judge what landed since the run began; a failed suite stops the run before gold."""
+    """Check what landed against the contract and merge what passes into silver; a failed
+    suite stops the run before gold."""
+    taken = intake.take_landed(ctx.spark, ctx.warehouse, ctx.hash_key, ctx.run_id)
     try:
-        return suites.gate(ctx.spark, ctx.warehouse, ctx.since)
+        return f"{taken.summary()}; {suites.gate(taken.failed_checks())}"
     except suites.QualityGateFailed:
         # Under Airflow the batches landed in runs of their own (one per province): those
         # fail too, so that the next run takes their batches again, once the rules are mended.
-        run_ledger.fail_since(ctx.spark, ctx.warehouse, ctx.since)
+        run_ledger.fail(ctx.spark, ctx.warehouse, taken.rejected_runs())
         raise
 
 

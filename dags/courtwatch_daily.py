@@ -4,8 +4,10 @@ pull_court[court] -> find_waiting -> ingest[high court] -> quality -> metrics ->
 
 - Ingestion is mapped over the high courts whose courts have batches waiting
   (all three sources of a province in one task), so a broken or slow group
-  fails or delays only its own task; the rest of the day goes on (quality runs
-  once every group is done).
+  fails or delays only its own task; the rest of the day goes on. A group only
+  judges its batches and lands them in bronze: `quality` runs once every group
+  is done, checks every record landed and merges what passes into silver, once
+  for all groups.
 - Each Spark step is a task running `courtwatch step ...` of the active profile
   (conf/, $COURTWATCH_PROFILE): in the profile's warm Spark driver when it is up
   (`courtwatch worker up`: a task then costs its work, not a JVM's start), else in
@@ -89,7 +91,7 @@ with DAG(
             task_id="ingest", max_active_tis_per_dagrun=1, outlets=assets.SILVER,
             map_index_template="{{ task.bash_command.split()[-1] }}", **step_task_args(profile),
         ).expand(bash_command=groups),
-        "quality": spark_step("quality", "--since", "{{ dag_run.start_date.isoformat() }}", trigger_rule="all_done"),
+        "quality": spark_step("quality", trigger_rule="all_done"),
         "metrics": spark_step("metrics", "--until", "{{ business_date(dag_run) }}", outlets=assets.GOLD),
         "alerts": spark_step("alerts", outlets=[assets.ALERTS]),
         "notify": spark_step("notify"),

@@ -1,8 +1,10 @@
-"""Ingestion: landing zone -> ledger, bronze, quarantine, silver.
+"""Ingestion: landing zone -> ledger and bronze.
 
 Takes every complete delivery not seen before, in the contract's order. A
 rejected batch is recorded with its reason and nothing of it goes further;
-every other batch still lands.
+every other batch still lands, line by line as received, in bronze. Silver's
+intake (jobs/silver/intake.py, the quality step) then checks the records and
+merges them into silver, once for every group that landed.
 """
 from __future__ import annotations
 
@@ -17,15 +19,14 @@ from pyspark.sql import functions as F
 from jobs.landing import court_registry, deliveries
 from jobs.ops import run_ledger
 from jobs.ops.side_by_side import side_by_side
-from jobs.silver import record_rules, upsert
+from jobs.silver import intake
 from quality import suites
-from schemas import SOURCES, contract
+from schemas import SOURCES
 from schemas.warehouse import table
 from schemas.workdays import CHINA
 
 LEDGER = table("ops.batches")
 REJECTED = table("ops.rejected_batches")
-QUARANTINE = table("ops.quarantine")
 COURTS = table("silver.courts")
 
 
@@ -35,8 +36,7 @@ log = logging.getLogger("courtwatch.ingest")
 @dataclass
 class IngestResult:
     deliveries: list[deliveries.Delivery] = field(default_factory=list)
-    accepted_records: dict[str, int] = field(default_factory=dict)
-    quarantined: dict[str, int] = field(default_factory=dict)
+    accepted_records: dict[str, int] = field(default_factory=dict)  # lines landed in bronze, per source
 
     def count(self, status: str) -> int:
         return sum(d.status == status for d in self.deliveries)
@@ -49,7 +49,7 @@ class IngestResult:
         lines += [f"  rejected {r}" for r in rejected[:20]]
         for s in SOURCES:
             if s in self.accepted_records:
-                lines.append(f"{s}: {self.accepted_records[s]} records, {self.quarantined.get(s, 0)} quarantined")
+                lines.append(f"{s}: {self.accepted_records[s]} records into bronze")
         return "\n".join(lines)
 
 
@@ -120,22 +120,23 @@ def accepted_before(spark: SparkSession, ledger: DataFrame, found: list[deliveri
             .select("source", "court_id", "batch_id", "sha256").collect()}
 
 
-def ingest(spark: SparkSession, landing_root: str, warehouse: str, hash_key: bytes, run_id: str,
+def ingest(spark: SparkSession, landing_root: str, warehouse: str, run_id: str,
            sources: list[str] | None = None, court_ids: list[str] | None = None,
            lookback_days: int | None = None) -> IngestResult:
     """Land the waiting batches (of the given sources and courts: all by default)
     dated within the lookback (listing_dates: business-date directories from
     `lookback_days` before the newest batch taken, the profile's ingest.lookback_days;
-    None: at any date)."""
-    courts = update_registry(spark, landing_root, warehouse)
+    None: at any date) in the ledger and bronze."""
+    update_registry(spark, landing_root, warehouse)
     ledger = LEDGER.read(spark, warehouse)
     t = time.time()
     found = new_deliveries(spark, landing_root, ledger, lookback_days, sources, court_ids)
     log.info("found %d new deliveries in %.1fs", len(found), time.time() - t)
     judged, read = deliveries.judge(spark, found, accepted_before(spark, ledger, found))
     if found:
-        # Not sooner: an import holds the GIL, and judging hands Spark 10k-path lists
-        # one py4j call per path (a national day's judging took 6 s longer).
+        # The quality step next needs Great Expectations (~8 s of imports in a new process).
+        # Not sooner: an import holds the GIL, and judging hands Spark 10k-path lists one
+        # py4j call per path (a national day's judging took 6 s longer).
         suites.preload()
     result = IngestResult(judged)
     log.info("judged them in %.1fs", time.time() - t)
@@ -151,10 +152,7 @@ def ingest(spark: SparkSession, landing_root: str, warehouse: str, hash_key: byt
             )
             lines = read.join(F.broadcast(batches), "data_path").withColumn("ingested_at", F.lit(at)) \
                 .withColumn("_run_id", F.lit(run_id))
-            target = SourceLanding(spark, warehouse, hash_key, run_id, courts)
-            for source, (n_lines, n_bad) in _land_sources(target, sources or SOURCES, lines, taken).items():
-                result.accepted_records[source] = n_lines
-                result.quarantined[source] = n_bad
+            result.accepted_records = _land_sources(spark, warehouse, sources or SOURCES, lines, taken)
     finally:
         if read is not None:
             read.unpersist()
@@ -166,68 +164,20 @@ def ingest(spark: SparkSession, landing_root: str, warehouse: str, hash_key: byt
     return result
 
 
-@dataclass(frozen=True)
-class SourceLanding:
-    """What landing one source's lines needs besides the lines: where, under which
-    key and run, against which registry."""
-
-    spark: SparkSession
-    warehouse: str
-    hash_key: bytes
-    run_id: str
-    courts: DataFrame
-
-
-def _land_sources(target: SourceLanding, sources, lines: DataFrame, taken) -> dict[str, tuple[int, int]]:
-    """Land each source's lines, the sources side by side: each is a chain of small
-    Spark jobs and Delta commits on tables of its own, which alone leave a core and
-    the driver idle much of the time. The tables they share (quarantine, quality
-    results) take concurrent blind appends; they are created first, once. A failed
-    source fails the run, after the others have finished. Returns, per source landed,
-    (records, quarantined)."""
-    QUARANTINE.create_if_missing(target.spark, target.warehouse)
-    suites.create_results_table(target.spark, target.warehouse)
-
-    def land(source: str) -> tuple[int, int] | None:
-        t = time.time()
+def _land_sources(spark: SparkSession, warehouse: str, sources, lines: DataFrame, taken) -> dict[str, int]:
+    """Append each source's lines to its bronze table, the sources side by side (each a
+    Spark job and a Delta commit of its own). Returns the lines landed per source."""
+    def land(source: str) -> int:
         n_lines = sum(d.record_count for d in taken if d.source == source)  # judged: the file's lines
-        n_bad = _land_source(target, source, lines.where(F.col("source") == source), n_lines)
-        log.info("%s landed in bronze, quarantine and silver in %.1fs", source, time.time() - t)
-        return None if n_bad is None else (n_lines, n_bad)
+        bronze = table(f"bronze.{source}")
+        intake.prepare_bronze(spark, warehouse, source)
+        if n_lines == 0:
+            bronze.create_if_missing(spark, warehouse)
+            return 0
+        bronze.append(lines.where(F.col("source") == source).select(
+            F.col("data_path").alias("source_file"), "batch_id", "court_id", "business_date",
+            F.col("line_no").cast("int"), "record", "ingested_at", "_run_id"), warehouse)
+        return n_lines
 
-    counts = side_by_side(*[lambda s=s: land(s) for s in sources], name="land")  # re-raises a failure
-    return {s: c for s, c in zip(sources, counts) if c is not None}
-
-
-def _land_source(target: SourceLanding, source: str, lines: DataFrame, n_lines: int) -> int | None:
-    """One source's lines into bronze, quarantine and silver; the number quarantined
-    (None when the source had no lines)."""
-    spark, warehouse = target.spark, target.warehouse
-    c = contract(source)
-    bronze = table(f"bronze.{source}")
-    if n_lines == 0:
-        bronze.create_if_missing(spark, warehouse)
-        return None
-    bronze.append(lines.select(F.col("data_path").alias("source_file"), "batch_id", "court_id", "business_date",
-                               F.col("line_no").cast("int"), "record", "ingested_at", "_run_id"), warehouse)
-    checked = record_rules.check_records(
-        lines.withColumnRenamed("court_id", "batch_court_id"), c, target.courts
-    ).withColumnRenamed("batch_court_id", "batch_court")
-    # Only the valid rows are kept in memory (narrow: silver's columns); the few
-    # invalid ones are checked again to quarantine them, should there be any.
-    valid = upsert.to_silver_rows(checked.where(F.size("rules") == 0), c, target.hash_key).cache()
-    checks = suites.validate_and_store(spark, valid, c, warehouse, target.run_id)
-    # the suite counted the valid rows (every expectation's element count): no job of its own
-    counted = {r["element_count"] for r in checks} - {None}
-    n_bad = n_lines - (counted.pop() if len(counted) == 1 else valid.count())
-    if n_bad:  # the table exists (_land_sources); no commit for nothing
-        QUARANTINE.append(checked.where(F.size("rules") > 0).select(
-            F.lit(source).alias("source"), F.col("batch_court").alias("court_id"), "batch_id", "business_date",
-            F.col("line_no").cast("int"), "record", F.col("rules")[0].alias("rule"), "rules",
-            F.col("ingested_at").alias("quarantined_at"), "_run_id"), warehouse)
-    if all(r["success"] for r in checks):
-        upsert.merge(spark, warehouse, valid, c)
-    else:  # silver stays clean; the quality step fails the run, and the next one takes the batches again
-        log.error("%s: the silver suite rejects rows the record rules passed; not merged", source)
-    valid.unpersist()
-    return n_bad
+    landed = side_by_side(*[lambda s=s: land(s) for s in sources], name="land")  # re-raises a failure
+    return {s: n for s, n in zip(sources, landed) if n}

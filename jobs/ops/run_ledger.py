@@ -8,6 +8,7 @@ need no undoing.
 """
 from __future__ import annotations
 
+import threading
 import uuid
 from datetime import datetime, timezone
 
@@ -30,6 +31,7 @@ def now() -> datetime:
 
 _STARTED: dict[str, datetime] = {}  # the runs of this process: when each started ...
 _RECORDED: set[str] = set()  # ... and those whose "running" row is in ops/runs
+_RECORDING = threading.Lock()
 
 
 def start(spark: SparkSession, warehouse: str) -> str:
@@ -52,16 +54,18 @@ def start(spark: SparkSession, warehouse: str) -> str:
 def writing(spark: SparkSession, warehouse: str, run_id: str) -> None:
     """Record the run as running before its first append-only row: if it dies, the next run
     finds it and deletes the rows it appended."""
-    if run_id not in _RECORDED:
-        RUNS.append_rows(spark, [(run_id, "running", _STARTED.get(run_id, now()), None, None, None)], warehouse)
-        _RECORDED.add(run_id)
+    with _RECORDING:  # the sources of a step write side by side: one row, by the first of them
+        if run_id not in _RECORDED:
+            RUNS.append_rows(spark, [(run_id, "running", _STARTED.get(run_id, now()), None, None, None)], warehouse)
+            _RECORDED.add(run_id)
 
 
-def fail_since(spark: SparkSession, warehouse: str, since: datetime) -> None:
-    """Mark the runs that succeeded since `since` as failed, so that the next run rolls them back
-    and takes their batches again (a quality gate that failed after they landed)."""
-    RUNS.delta_table(spark, warehouse).update(
-        (F.col("started_at") >= F.lit(since)) & (F.col("status") == "succeeded"), {"status": F.lit("failed")})
+def fail(spark: SparkSession, warehouse: str, run_ids: list[str]) -> None:
+    """Mark these runs failed where they succeeded, so that the next run rolls them back and takes
+    their batches again (the quality gate failed on rows they landed)."""
+    if run_ids:
+        RUNS.delta_table(spark, warehouse).update(
+            F.col("run_id").isin(run_ids) & (F.col("status") == "succeeded"), {"status": F.lit("failed")})
 
 
 def finish(spark: SparkSession, warehouse: str, run_id: str, status: str, as_of=None, summary: str = "") -> None:

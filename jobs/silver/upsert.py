@@ -56,12 +56,14 @@ def _same_content(contract: Contract) -> str:
     return f"struct({', '.join('s.' + c for c in cols)}) <=> struct({', '.join('t.' + c for c in cols)})"
 
 
-def merge(spark: SparkSession, warehouse: str, rows: DataFrame, contract: Contract) -> None:
+def merge(spark: SparkSession, warehouse: str, rows: DataFrame, contract: Contract,
+          commit_metadata: dict | None = None) -> None:
+    """Upsert `rows` into silver; the commit carries `commit_metadata` (what the rows reflect)."""
     silver = table(f"silver.{contract.source}")
     silver.create_if_missing(spark, warehouse)
     latest = latest_per_key(rows, contract.key)
     (
-        silver.delta_table(spark, warehouse).alias("t")
+        silver.delta_table(spark, warehouse, commit_metadata).alias("t")
         .merge(latest.alias("s"), f"t.{contract.key} = s.{contract.key}")
         # An exact duplicate arriving later changes nothing, not even lineage.
         .whenMatchedUpdateAll(condition=f"{_newer('s', 't')} AND NOT ({_same_content(contract)})")

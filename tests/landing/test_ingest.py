@@ -211,16 +211,19 @@ def test_listing_dates_run_from_the_lookback_to_tomorrow(spark):
 
 def test_a_straggler_older_than_the_lookback_waits_for_a_rescan(spark, tmp_path):
     from jobs.landing.ingest import ingest
+    from jobs.silver.intake import take_landed
 
     land, wh = L.Landing(tmp_path / "landing"), str(tmp_path / "warehouse")
     land.batch("cases", "B110001", "2026-03-10", [L.case("A1")])
-    assert ingest(spark, str(land.root), wh, TEST_KEY, "r1", lookback_days=7).count("accepted") == 1
+    assert ingest(spark, str(land.root), wh, "r1", lookback_days=7).count("accepted") == 1
     land.batch("cases", "B110001", "2026-03-04", [L.case("A2")])  # 6 days before the newest: looked at
     land.batch("cases", "B110002", "2026-01-05", [L.case("A3", court="B110002")])  # long before: not
-    daily = ingest(spark, str(land.root), wh, TEST_KEY, "r2", lookback_days=7)
+    daily = ingest(spark, str(land.root), wh, "r2", lookback_days=7)
     assert [(d.court_id, d.status) for d in daily.deliveries] == [("B110001", "accepted")]
-    rescan = ingest(spark, str(land.root), wh, TEST_KEY, "r3", lookback_days=None)
+    rescan = ingest(spark, str(land.root), wh, "r3", lookback_days=None)
     assert [(d.court_id, d.status) for d in rescan.deliveries] == [("B110002", "accepted")]
+    # silver's intake takes what the three landed, once
+    assert [(s.source, s.records) for s in take_landed(spark, wh, TEST_KEY, "r4").sources] == [("cases", 3)]
     assert {r["case_id"] for r in table(spark, wh, "silver/cases").collect()} == {"A1", "A2", "A3"}
 
 

@@ -78,10 +78,10 @@ def test_crash_then_rerun(spark, tmp_path, run, monkeypatch):
     wh_crashed, wh_clean = str(tmp_path / "wa"), str(tmp_path / "wb")
     real_merge = upsert.merge
 
-    def dying_merge(spark_, warehouse_, rows, contract):
+    def dying_merge(spark_, warehouse_, rows, contract, **kw):
         if contract.source == "hotline":
             raise RuntimeError("killed")
-        return real_merge(spark_, warehouse_, rows, contract)
+        return real_merge(spark_, warehouse_, rows, contract, **kw)
 
     monkeypatch.setattr(upsert, "merge", dying_merge)
     with pytest.raises(RuntimeError, match="killed"):
