@@ -120,7 +120,10 @@ def ingest_batches(ctx: RunContext) -> str:
 def quality_gate(ctx: RunContext) -> str:
     """Check what landed against the contract and merge what passes into silver; a failed
     suite stops the run before gold."""
-    taken = intake.take_landed(ctx.spark, ctx.warehouse, ctx.hash_key, ctx.run_id)
+    # the registry the records are checked against (court_unknown), up to date first: once a day,
+    # not in every province group of the DAG
+    courts = ingest.update_registry(ctx.spark, ctx.landing, ctx.warehouse)
+    taken = intake.take_landed(ctx.spark, ctx.warehouse, ctx.hash_key, ctx.run_id, courts)
     try:
         return f"{taken.summary()}; {suites.gate(taken.failed_checks())}"
     except suites.QualityGateFailed:

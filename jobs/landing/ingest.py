@@ -54,6 +54,8 @@ class IngestResult:
 
 
 def update_registry(spark: SparkSession, landing_root: str, warehouse: str) -> DataFrame:
+    """silver.courts brought up to the landing zone's reference/courts.csv (rewritten only when it
+    changed); the registry as it now stands."""
     current = court_registry.read_registry(spark, landing_root)
     if court_registry.registry_changed(current, COURTS.read(spark, warehouse)):
         COURTS.overwrite(current, warehouse)
@@ -127,7 +129,6 @@ def ingest(spark: SparkSession, landing_root: str, warehouse: str, run_id: str,
     dated within the lookback (listing_dates: business-date directories from
     `lookback_days` before the newest batch taken, the profile's ingest.lookback_days;
     None: at any date) in the ledger and bronze."""
-    update_registry(spark, landing_root, warehouse)
     ledger = LEDGER.read(spark, warehouse)
     t = time.time()
     found = new_deliveries(spark, landing_root, ledger, lookback_days, sources, court_ids)

@@ -30,7 +30,6 @@ log = logging.getLogger("courtwatch.intake")
 WATERMARK = "bronze_version"  # silver's commit metadata: the bronze version its rows reflect
 CHANGE_FEED = "delta.enableChangeDataFeed"
 QUARANTINE = table("ops.quarantine")
-COURTS = table("silver.courts")
 # a bronze row: appended once by one run (a run that is rolled back takes its rows away again)
 ROW_IDENTITY = ["_run_id", "source_file", "line_no"]
 
@@ -67,11 +66,10 @@ class Intake:
                          for s in self.sources)
 
 
-def take_landed(spark: SparkSession, warehouse: str, hash_key: bytes, run_id: str,
+def take_landed(spark: SparkSession, warehouse: str, hash_key: bytes, run_id: str, courts: DataFrame,
                 sources: list[str] | None = None) -> Intake:
-    """Check and merge what each source landed since its last intake, the sources side by side
-    (each a chain of small jobs and commits on tables of its own)."""
-    courts = COURTS.read(spark, warehouse)
+    """Check and merge what each source landed since its last intake against the court registry
+    `courts`, the sources side by side (each a chain of small jobs and commits on tables of its own)."""
     QUARANTINE.create_if_missing(spark, warehouse)  # shared by the sources: created once, first
     suites.create_results_table(spark, warehouse)
     taken = side_by_side(*[lambda s=s: _take(spark, warehouse, hash_key, run_id, courts, s)

@@ -210,7 +210,7 @@ def test_listing_dates_run_from_the_lookback_to_tomorrow(spark):
 
 
 def test_a_straggler_older_than_the_lookback_waits_for_a_rescan(spark, tmp_path):
-    from jobs.landing.ingest import ingest
+    from jobs.landing.ingest import ingest, update_registry
     from jobs.silver.intake import take_landed
 
     land, wh = L.Landing(tmp_path / "landing"), str(tmp_path / "warehouse")
@@ -223,7 +223,8 @@ def test_a_straggler_older_than_the_lookback_waits_for_a_rescan(spark, tmp_path)
     rescan = ingest(spark, str(land.root), wh, "r3", lookback_days=None)
     assert [(d.court_id, d.status) for d in rescan.deliveries] == [("B110002", "accepted")]
     # silver's intake takes what the three landed, once
-    assert [(s.source, s.records) for s in take_landed(spark, wh, TEST_KEY, "r4").sources] == [("cases", 3)]
+    courts = update_registry(spark, str(land.root), wh)
+    assert [(s.source, s.records) for s in take_landed(spark, wh, TEST_KEY, "r4", courts).sources] == [("cases", 3)]
     assert {r["case_id"] for r in table(spark, wh, "silver/cases").collect()} == {"A1", "A2", "A3"}
 
 
