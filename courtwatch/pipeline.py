@@ -196,9 +196,10 @@ def publish_serving(ctx: RunContext) -> str:
 
     where = {"kind": ctx.serving.store, "schema": ctx.serving.postgres_schema if ctx.serving.store == "postgres" else None}
     given = publish.inputs(ctx.spark, ctx.warehouse, ctx.guidance.url, where)
-    if publish.published_inputs(ctx.serving_store) == given:
+    before = publish.published_inputs(ctx.serving_store)
+    if before == given:
         return "the store in place was made from the same gold, alerts, ledger and code: not published again"
-    done = publish.publish(ctx.warehouse, ctx.serving_store, ctx.spark, ctx.run_id, ctx.guidance.url)
+    done = publish.publish(ctx.warehouse, ctx.serving_store, ctx.spark, ctx.run_id, ctx.guidance.url, before, given)
     summary = done.summary()
     if ctx.serving.store == "postgres":
         rows = postgres_store.copy_store(ctx.serving_store, ctx.postgres_dsn, ctx.serving.postgres_reader_role,

@@ -58,6 +58,10 @@ class Table:
     source: str | None = None  # the contract source of a per-source table
     query: str | None = None  # serving: the SQL that makes it (DuckDB, over the Delta tables)
     indexes: tuple[tuple[str, ...], ...] = ()  # serving: the PostgreSQL option's indexes
+    # serving: a publish over an earlier store remakes only the rows of the `refresh_by` values that
+    # changed in the `refresh_from` tables since (their change feeds); empty: remade whole
+    refresh_by: tuple[str, ...] = ()
+    refresh_from: tuple[str, ...] = ()
 
     @property
     def in_delta(self) -> bool:
@@ -135,11 +139,22 @@ class Table:
             writer = writer.option("userMetadata", _metadata_text(commit_metadata))
         writer.save(self.location(warehouse))
         # Writer options set properties only when the write creates the table.
-        have = self.delta_table(df.sparkSession, warehouse).detail().first()["properties"] or {}
+        self._set_declared_properties(df.sparkSession, warehouse)
+
+    def ensure_properties(self, spark: SparkSession, warehouse: str) -> None:
+        """Give an existing table the Delta properties it is declared with (a table made before they
+        were declared, e.g. a change feed a later reader needs). Looked at once per process."""
+        where = self.location(warehouse)
+        if self.properties and where not in _PROPERTIES_CHECKED:
+            self._set_declared_properties(spark, warehouse)
+            _PROPERTIES_CHECKED.add(where)
+
+    def _set_declared_properties(self, spark: SparkSession, warehouse: str) -> None:
+        have = self.delta_table(spark, warehouse).detail().first()["properties"] or {}
         missing = {k: v for k, v in self.properties.items() if have.get(k) != v}
         if missing:
             settings = ", ".join(f"{k} = '{v}'" for k, v in missing.items())
-            df.sparkSession.sql(f"ALTER TABLE delta.`{self.location(warehouse)}` SET TBLPROPERTIES ({settings})")
+            spark.sql(f"ALTER TABLE delta.`{self.location(warehouse)}` SET TBLPROPERTIES ({settings})")
 
     def delta_table(self, spark: SparkSession, warehouse: str, commit_metadata: dict | None = None):
         """The DeltaTable, for MERGE, UPDATE and DELETE. With `commit_metadata`, bound to
@@ -182,6 +197,9 @@ class Table:
             if limit and len(rows) < limit:
                 return None  # that was the whole history
         return None
+
+
+_PROPERTIES_CHECKED: set[str] = set()  # ensure_properties: the tables this process looked at
 
 
 def _committing(spark: SparkSession, meta: dict) -> SparkSession:
@@ -231,6 +249,8 @@ def _declare(folder, declared: dict[str, Table]) -> list[Table]:
             source=source,
             query=(folder / "query.sql").read_text() if (folder / "query.sql").exists() else None,
             indexes=tuple(tuple(i) for i in meta.get("indexes") or ()),
+            refresh_by=tuple((meta.get("refresh") or {}).get("by") or ()),
+            refresh_from=tuple((meta.get("refresh") or {}).get("changes_from") or ()),
         ))
     return out
 

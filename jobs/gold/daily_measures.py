@@ -126,6 +126,7 @@ def _maintain(spark: SparkSession, warehouse: str, full: bool, target, contribut
         return False
     delta = _total(parts, keys).where("value != 0")
     match = " AND ".join(f"t.{k} <=> s.{k}" for k in keys)
+    target.ensure_properties(spark, warehouse)  # the change feed the serving store's publish reads
     (target.delta_table(spark, warehouse, stamp).alias("t")
      .merge(delta.alias("s"), match)
      .whenMatchedDelete(condition="t.value + s.value = 0")

@@ -1,4 +1,4 @@
-"""The serving store: what the dashboards show and nothing else, published whole after each run.
+"""The serving store: what the dashboards show and nothing else, published after each run.
 
 Each table of schemas/tables/serving/ is made by its `query.sql`, which DuckDB
 runs over the Delta tables this module lets it read (INPUTS: gold, the batch
@@ -9,7 +9,12 @@ guidance loop's address (`guidance_loop`, one row: the alerts' links to their pa
 
 The store is built into a new DuckDB file beside the old one and moved over it
 with one rename, so a reader opens either the old store or the new one, never a
-half-written one (a reader that has the old file open keeps reading it). The
+half-written one (a reader that has the old file open keeps reading it). The new
+file is made whole, or, when the store in place was made from earlier versions of
+the same inputs by the same code, it is a copy of that store brought up to date:
+the tables declared with `refresh` (the big ones: metrics per court, breakdowns)
+remake only the rows of the days and months their inputs' change feeds show
+changed, the others are made again. The
 PostgreSQL option (jobs/serving/postgres_store.py) copies that file's tables
 into a schema and swaps the schema in one transaction.
 
@@ -22,9 +27,10 @@ import hashlib
 import json
 import logging
 import os
+import shutil
 import time
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import date, datetime
 from pathlib import Path
 
 import duckdb
@@ -49,10 +55,12 @@ class Published:
     path: str
     tables: dict[str, int]  # rows per table
     seconds: float
+    refreshed: bool = False  # an earlier store brought up to date, not made whole
 
     def summary(self) -> str:
         rows = sum(self.tables.values())
-        return f"{len(self.tables)} tables, {rows:,} rows in {self.seconds:.1f}s to {self.path}"
+        how = "brought up to date" if self.refreshed else "made whole"
+        return f"{len(self.tables)} tables, {rows:,} rows, {how} in {self.seconds:.1f}s to {self.path}"
 
 
 def delta_extension() -> str:
@@ -120,7 +128,7 @@ def _create(con: duckdb.DuckDBPyConnection, t: Table) -> None:
     con.execute(f"CREATE TABLE main.{t.short_name} ({columns})")
 
 
-def _fill(con: duckdb.DuckDBPyConnection, t: Table) -> int:
+def _fill(con: duckdb.DuckDBPyConnection, t: Table) -> None:
     """Run the table's query into it; its columns must be the declared ones, in order."""
     got = [row[0] for row in con.execute(f"DESCRIBE ({t.query})").fetchall()]
     want = [c.name for c in t.columns]
@@ -128,21 +136,31 @@ def _fill(con: duckdb.DuckDBPyConnection, t: Table) -> int:
         where = SCHEMA_DIR / "tables" / "serving" / t.short_name / "query.sql"
         raise ValueError(f"{where} gives columns {got}; schema.yaml declares {want}")
     con.execute(f"INSERT INTO main.{t.short_name} {t.query}")
-    return con.execute(f"SELECT count(*) FROM main.{t.short_name}").fetchone()[0]
 
 
-def build(warehouse: str, path: str, spark=None, run_id: str = "", links: str | None = None) -> dict[str, int]:
-    """Write a whole store into the DuckDB file `path` (which must not exist). Rows per table. `links`:
-    the guidance loop's address, which each alert links to (its page there)."""
+def build(warehouse: str, path: str, spark=None, run_id: str = "", links: str | None = None,
+          changed: dict[str, list[tuple] | None] | None = None) -> dict[str, int]:
+    """Write a whole store into the DuckDB file `path` (which must not exist), or, with `changed`,
+    bring the copy of an earlier store at `path` up to date: a table named there with the values of
+    its `refresh_by` columns whose rows changed has only those rows remade (None, or a table not
+    named: remade whole). Rows per table. `links`: the guidance loop's address, which each alert
+    links to (its page there)."""
     con = connect(path)
     try:
         _register_inputs(con, warehouse, spark)
         _register_reference(con, links)
         rows = {}
         for t in serving_tables():
-            _create(con, t)
+            if changed is not None and changed.get(t.name) is not None:
+                _refresh(con, t, changed[t.name])
+            else:
+                if changed is not None:
+                    con.execute(f"DROP TABLE main.{t.short_name}")
+                _create(con, t)
+                if t.query is not None:
+                    _fill(con, t)
             if t.query is not None:
-                rows[t.name] = _fill(con, t)
+                rows[t.name] = con.execute(f"SELECT count(*) FROM main.{t.short_name}").fetchone()[0]
         gold_as_of = con.execute("SELECT max(period_start) FROM main.court_metrics WHERE period = 'day'").fetchone()[0]
         con.execute("INSERT INTO main.publication VALUES (?, ?, ?, ?)",
                     [datetime.now(CHINA).replace(tzinfo=None), gold_as_of, run_id, sum(rows.values())])
@@ -151,6 +169,81 @@ def build(warehouse: str, path: str, spark=None, run_id: str = "", links: str | 
     finally:
         con.close()
     return rows
+
+
+def _refresh(con: duckdb.DuckDBPyConnection, t: Table, values: list[tuple]) -> None:
+    """Remake the rows of `t` whose `refresh_by` columns hold one of `values` (tuples in that order)."""
+    if not values:
+        return
+    where = _matching(t.refresh_by, values)
+    con.execute(f"DELETE FROM main.{t.short_name} WHERE {where}")
+    con.execute(f"INSERT INTO main.{t.short_name} SELECT * FROM ({t.query}) WHERE {where}")
+
+
+def _literal(v) -> str:
+    if isinstance(v, date):
+        return f"DATE '{v.isoformat()}'"
+    return "'" + str(v).replace("'", "''") + "'"
+
+
+def _matching(columns: tuple[str, ...], values: list[tuple]) -> str:
+    """SQL: the row's `columns` hold one of `values`. The last column's values also stand alone as
+    an IN list, which DuckDB hands down to the Delta scan (fewer files read)."""
+    *prefix, last = columns
+    alone = f"{last} IN ({', '.join(sorted({_literal(v[-1]) for v in values}))})"
+    if not prefix:
+        return alone
+    by_prefix: dict[tuple, set] = {}
+    for v in values:
+        by_prefix.setdefault(tuple(v[:-1]), set()).add(_literal(v[-1]))
+    each = [" AND ".join([*(f"{c} = {_literal(p)}" for c, p in zip(prefix, key)),
+                          f"{last} IN ({', '.join(sorted(lasts))})"]) for key, lasts in sorted(by_prefix.items())]
+    return f"{alone} AND ({' OR '.join(f'({e})' for e in each)})"
+
+
+MAX_REFRESHED = 400  # more changed values than this (a full refresh of gold): the table is remade whole
+
+
+def changed_values(spark, warehouse: str, before: dict, now: dict) -> dict[str, list[tuple] | None]:
+    """Per serving table declared with `refresh_by`: the values of those columns whose rows changed in
+    its `refresh_from` tables between the input versions `before` and `now` (the change feeds), or
+    None where that cannot be told (no feed for those versions: it is remade whole)."""
+    from pyspark.errors import PySparkException
+
+    out = {}
+    for t in serving_tables():
+        if not t.refresh_by:
+            continue
+        values: set[tuple] | None = set()
+        for name in t.refresh_from:
+            first, last = before.get(name, -1) + 1, now[name]
+            if first > last:
+                continue
+            if first <= 0:
+                values = None
+                break
+            try:
+                changes = (spark.read.format("delta").option("readChangeFeed", "true")
+                           .option("startingVersion", first).option("endingVersion", last)
+                           .load(table(name).location(warehouse)))
+                values |= {tuple(r) for r in changes.select(*t.refresh_by).distinct().collect()}
+            except PySparkException as exc:  # no change feed for those versions (vacuumed, or not yet on)
+                log.info("serving.%s is remade whole: %s has no change feed from version %d (%s)",
+                         t.short_name, name, first, str(exc).splitlines()[0][:200])
+                values = None
+                break
+        out[t.name] = None if values is None or len(values) > MAX_REFRESHED else sorted(values)
+    return out
+
+
+def refreshable(before: dict | None, now: dict) -> bool:
+    """Whether a store made from the inputs `before` can be brought up to `now` table by table: the same
+    code, links and place, the same court registry (names are in every table), no input older."""
+    if not before:
+        return False
+    same = ("code", "links", "store", "silver.courts")
+    return all(before.get(k) == now.get(k) for k in same) and \
+        all(isinstance(before.get(k), int) and before[k] <= v for k, v in now.items() if k in INPUTS)
 
 
 def inputs(spark, warehouse: str, links: str | None, store: dict) -> dict:
@@ -187,20 +280,28 @@ def note_inputs(store: str, given: dict) -> None:
     os.replace(writing, noted)
 
 
-def publish(warehouse: str, store: str, spark=None, run_id: str = "", links: str | None = None) -> Published:
-    """Build a new store beside `store` and move it into place in one rename."""
+def publish(warehouse: str, store: str, spark=None, run_id: str = "", links: str | None = None,
+            before: dict | None = None, now: dict | None = None) -> Published:
+    """Build a new store beside `store` and move it into place in one rename. Given the inputs of the
+    store in place (`before`, as noted) and of this one (`now`, `inputs`), a copy of it is brought up
+    to date instead, where it can be (`refreshable`): its big tables remake only the days and months
+    whose rows changed, the rest (thousands of rows each) are made again."""
     started = time.time()
     target = Path(store)
     target.parent.mkdir(parents=True, exist_ok=True)
     building = target.with_name(f".{target.name}.{os.getpid()}.building")
     for leftover in (building, building.with_name(building.name + ".wal")):
         leftover.unlink(missing_ok=True)
+    changed = None
+    if now is not None and target.exists() and refreshable(before, now):
+        changed = changed_values(spark, warehouse, before, now)
+        shutil.copyfile(target, building)
     try:
-        rows = build(warehouse, str(building), spark, run_id, links)
+        rows = build(warehouse, str(building), spark, run_id, links, changed)
         os.chmod(building, 0o640)
         os.replace(building, target)  # atomic on one file system: readers see the old store or the new
     finally:
         building.unlink(missing_ok=True)
-    done = Published(str(target), rows, time.time() - started)
+    done = Published(str(target), rows, time.time() - started, refreshed=changed is not None)
     log.info("published the serving store: %s", done.summary())
     return done

@@ -184,3 +184,35 @@ def test_breakdowns_add_up_to_their_measures(spark, published):
     split = table(spark, wh, "work/daily_breakdowns").where("breakdown = 'category' AND measure = 'calls'")
     diff = calls.join(split, ["court_id", "date", "member"], "full").where("n IS NULL OR value IS NULL OR n != value")
     assert diff.count() == 0
+
+
+def test_a_store_brought_up_to_date_equals_one_made_whole(spark, published, tmp_path):
+    """A publish over an earlier store remakes only the days whose rows changed (a late correction of
+    one day's filings and its breakdown here), and holds exactly what a store made whole holds."""
+    import shutil
+
+    wh = str(tmp_path / "warehouse")
+    shutil.copytree(published["warehouse"], wh)
+    store, where = str(tmp_path / "serving" / "courtwatch.duckdb"), {"kind": "duckdb", "schema": None}
+    before = publish.inputs(spark, wh, None, where)
+    publish.publish(wh, store, spark)
+    day = table(spark, wh, "gold/court_metrics").where("period = 'day'").agg({"period_start": "max"}).first()[0]
+    spark.sql(f"UPDATE delta.`{wh}/gold/court_metrics` SET value = value + 1000 "
+              f"WHERE period = 'day' AND period_start = DATE'{day}' AND metric_id = 'case_filed'")
+    spark.sql(f"UPDATE delta.`{wh}/work/daily_breakdowns` SET value = value + 1000 "
+              f"WHERE date = DATE'{day}' AND breakdown = 'case_type' AND measure = 'filed'")
+    now = publish.inputs(spark, wh, None, where)
+    assert publish.changed_values(spark, wh, before, now) == {
+        "serving.court_metrics": [("day", day)], "serving.breakdowns": [(day,)]}
+    assert publish.publish(wh, store, spark, before=before, now=now).refreshed
+    publish.publish(wh, str(tmp_path / "whole" / "courtwatch.duckdb"), spark)
+
+    con = duckdb.connect(store, read_only=True)
+    con.execute(f"ATTACH '{tmp_path / 'whole' / 'courtwatch.duckdb'}' AS whole (READ_ONLY)")
+    for t in serving_tables():
+        if t.query is None:
+            continue  # the publication row: when, by which run
+        for a, b in ((t.short_name, f"whole.{t.short_name}"), (f"whole.{t.short_name}", t.short_name)):
+            assert con.execute(f"SELECT count(*) FROM (FROM {a} EXCEPT ALL FROM {b})").fetchone() == (0,), t.name
+    assert con.execute(f"SELECT min(value) FROM court_metrics WHERE period = 'day' AND period_start = DATE'{day}' "
+                       "AND metric_id = 'case_filed'").fetchone()[0] >= 1000
