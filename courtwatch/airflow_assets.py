@@ -3,7 +3,8 @@ from airflow.sdk import Asset
 
 from schemas import SOURCES
 
-SILVER = [Asset(f"courtwatch://warehouse/silver/{s}") for s in SOURCES]
+BRONZE = [Asset(f"courtwatch://warehouse/bronze/{s}") for s in SOURCES]  # ingest: the batches as received
+SILVER = [Asset(f"courtwatch://warehouse/silver/{s}") for s in SOURCES]  # quality: the records that passed
 GOLD = [Asset("courtwatch://warehouse/gold/court_metrics"), Asset("courtwatch://warehouse/gold/region_metrics")]
 ALERTS = Asset("courtwatch://warehouse/gold/alerts")
 # updated by the daily DAG's last step (publish): the day is closed, the warehouse is quiet

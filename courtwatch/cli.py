@@ -360,9 +360,6 @@ def main(argv: list[str] | None = None) -> int:
         parser.exit(2, f"courtwatch: bad setting\n{e}\n")
 
 
-PATH_OPTIONS = ("--conf", "--landing", "--warehouse", "--out")
-
-
 def _in_worker(argv: list[str]) -> int | None:
     """`run` and `step` go to the profile's warm Spark driver when it is up (its exit code; None: it is
     not, or this is the worker itself). Decided before the parser is built, which imports all of Spark."""
@@ -376,24 +373,7 @@ def _in_worker(argv: list[str]) -> int | None:
         profile = load_profile(known.conf)
     except SettingsError:
         return None  # the command itself says what is wrong, naming the file and key
-    return spark_worker.forward(profile, _absolute_paths(argv))
-
-
-def _absolute_paths(argv: list[str]) -> list[str]:
-    """The command line as the worker must read it: it runs in a directory of its own."""
-    out, i = [], 0
-    while i < len(argv):
-        word = argv[i]
-        option, eq, value = word.partition("=")
-        if option in PATH_OPTIONS and (eq or i + 1 < len(argv)):
-            if not eq:
-                i, value = i + 1, argv[i + 1]
-            keep = "://" in value or (option == "--conf" and not value.endswith((".yaml", ".yml")))
-            out.append(f"{option}={value if keep else Path(value).resolve()}")
-        else:
-            out.append(word)
-        i += 1
-    return out
+    return spark_worker.forward(profile, argv)
 
 
 def cmd_worker(args) -> int:

@@ -4,8 +4,8 @@ DAG files stay thin and the same DAGs run locally or against a cluster.
 - `airflow_environment`: the environment `courtwatch airflow ...` runs Airflow
   in (home, DAG folder, metadata database, bind address,
   sign-in: generated operator passwords, or the directory).
-- `step_command`, `step_task_args`: the task that runs one `courtwatch step ...`
-  (in the profile's warm Spark driver when it is up).
+- `step_task`: the task that runs one `courtwatch step ...` (`run_step`: handed
+  to the profile's warm Spark driver when it is up, else a process of its own).
 - `task_failed`: the failure callback.
 """
 from __future__ import annotations
@@ -14,6 +14,7 @@ import json
 import logging
 import os
 import shlex
+import subprocess
 import sys
 from datetime import datetime, timezone
 from pathlib import Path
@@ -82,22 +83,39 @@ def airflow_environment(profile: Profile) -> dict[str, str]:
     return env
 
 
-def step_command(profile: Profile, step: str, *args: str) -> str:
-    """The shell command of a DAG task: `courtwatch step STEP ARGS...` of the profile. It runs in the
-    profile's warm Spark driver when one is up (`courtwatch worker up`, courtwatch/spark_worker.py),
-    else in a Spark session of its own, on the profile's master either way."""
-    words = [str(Path(sys.executable).parent / "courtwatch"), "--conf", profile.source, "step", step, *args]
-    return " ".join(shlex.quote(w) if "{{" not in w else f"'{w}'" for w in words)
+def step_command(profile: Profile, step: str, *args: str) -> list[str]:
+    """`courtwatch step STEP ARGS...` of the profile, as a command line."""
+    return [str(Path(sys.executable).parent / "courtwatch"), "--conf", profile.source, "step", step, *args]
 
 
-def step_task_args(profile: Profile) -> dict:
-    """What every step task of the DAGs shares (BashOperator arguments besides its command)."""
-    return {
-        "env": {"COURTWATCH_PROFILE": profile.source, "PYSPARK_PYTHON": sys.executable,
-                "PYSPARK_DRIVER_PYTHON": sys.executable, "GX_ANALYTICS_ENABLED": "false"},
-        "append_env": True,
-        "do_xcom_push": False,  # the steps report in the task log; `waiting` writes its groups to a file
-    }
+def run_step(step: str, args: list[str] | tuple[str, ...] = (), group: str | None = None) -> None:
+    """A DAG task's work: `courtwatch step STEP ARGS...` of the active profile, on the profile's master.
+    Handed by the task's own interpreter to the profile's warm Spark driver when one is up
+    (`courtwatch worker up`, courtwatch/spark_worker.py: no process, no JVM of its own), else run
+    as that command in a process of its own. Its output goes to the task's log; a failure raises.
+    `group` only names a mapped task (the province of an ingest task)."""
+    from airflow.exceptions import AirflowException
+
+    from courtwatch import spark_worker
+
+    profile = active_profile()
+    command = step_command(profile, step, *args)
+    rc = spark_worker.forward(profile, command[1:])
+    if rc is None:  # no warm driver: the command itself, as from a shell
+        env = {**os.environ, "COURTWATCH_PROFILE": profile.source, "PYSPARK_PYTHON": sys.executable,
+               "PYSPARK_DRIVER_PYTHON": sys.executable, "GX_ANALYTICS_ENABLED": "false"}
+        rc = subprocess.run(command, env=env).returncode
+    if rc:
+        raise AirflowException(f"{shlex.join(command)} failed (exit {rc})")
+
+
+def step_task(step: str, *args: str, task_id: str | None = None, **kwargs):
+    """The task of one pipeline step (`run_step`); `args` may hold templates ("{{ ... }}"), which Airflow
+    renders (op_kwargs are templated)."""
+    from airflow.providers.standard.operators.python import PythonOperator
+
+    return PythonOperator(task_id=task_id or step, python_callable=run_step,
+                          op_kwargs={"step": step, "args": list(args)}, do_xcom_push=False, **kwargs)
 
 
 def active_profile() -> Profile:

@@ -216,15 +216,15 @@ def running(profile: Profile) -> bool:
 
 
 def forward(profile: Profile, argv: list[str]) -> int | None:
-    """Run `courtwatch ARGV` (its paths absolute) in the profile's worker, printing its output here;
-    its exit code, or None when no worker is up (then the caller runs the command itself)."""
+    """Run `courtwatch ARGV` in the profile's worker, printing its output here; its exit code, or None
+    when no worker is up (then the caller runs the command itself)."""
     if getattr(IN_WORKER, "active", False):
         return None
     conn = _connect(profile)
     if conn is None:
         return None
     with conn:
-        conn.send((profile.source, argv))
+        conn.send((profile.source, absolute_paths(argv)))
         while True:
             try:
                 kind, *rest = conn.recv()
@@ -237,3 +237,23 @@ def forward(profile: Profile, argv: list[str]) -> int | None:
                     print(why, file=sys.stderr)
                 return rc
             (sys.stdout if kind == "out" else sys.stderr).write(rest[0])
+
+
+PATH_OPTIONS = ("--conf", "--landing", "--warehouse", "--out")
+
+
+def absolute_paths(argv: list[str]) -> list[str]:
+    """The command line as the worker must read it: it runs in a directory of its own."""
+    out, i = [], 0
+    while i < len(argv):
+        word = argv[i]
+        option, eq, value = word.partition("=")
+        if option in PATH_OPTIONS and (eq or i + 1 < len(argv)):
+            if not eq:
+                i, value = i + 1, argv[i + 1]
+            keep = "://" in value or (option == "--conf" and not value.endswith((".yaml", ".yml")))
+            out.append(f"{option}={value if keep else Path(value).resolve()}")
+        else:
+            out.append(word)
+        i += 1
+    return out

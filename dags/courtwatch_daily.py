@@ -9,10 +9,11 @@ pull_court[court] -> find_waiting -> ingest[high court] -> quality -> metrics ->
   is done, checks every record landed and merges what passes into silver, once
   for all groups.
 - Each Spark step is a task running `courtwatch step ...` of the active profile
-  (conf/, $COURTWATCH_PROFILE): in the profile's warm Spark driver when it is up
-  (`courtwatch worker up`: a task then costs its work, not a JVM's start), else in
-  a session of its own; on the profile's master either way (local[*] by default, a
-  cluster master by configuration).
+  (conf/, $COURTWATCH_PROFILE; courtwatch/orchestration.py `run_step`): handed by the
+  task's interpreter to the profile's warm Spark driver when it is up (`courtwatch
+  worker up`: a task then costs its work, not a process's and a JVM's start), else
+  the command in a process of its own; on the profile's master either way
+  (local[*] by default, a cluster master by configuration).
 - The steps update assets (silver, gold, alerts, the serving store); the maintenance DAG and
   downstream consumers are scheduled on them.
 - Catch-up and backfill: `courtwatch airflow backfill create --dag-id
@@ -24,12 +25,12 @@ from __future__ import annotations
 from datetime import timedelta
 
 import pendulum
-from airflow.providers.standard.operators.bash import BashOperator
+from airflow.providers.standard.operators.python import PythonOperator
 from airflow.sdk import DAG, chain, task
 from airflow.timetables.trigger import CronTriggerTimetable
 
 from courtwatch import airflow_assets as assets
-from courtwatch.orchestration import active_profile, airflow_home, start_date, step_command, step_task_args, task_failed
+from courtwatch.orchestration import active_profile, airflow_home, run_step, start_date, step_task, task_failed
 from courtwatch.pipeline import STEP_NAMES
 
 profile = active_profile()
@@ -41,11 +42,6 @@ def business_date(dag_run) -> str:
     """The day a run closes: the day before it runs, in China time."""
     when = dag_run.logical_date or dag_run.run_after
     return pendulum.instance(when).in_timezone(tz).subtract(days=1).to_date_string()
-
-
-def spark_step(step: str, *args: str, task_id: str | None = None, **kwargs) -> BashOperator:
-    return BashOperator(task_id=task_id or step, bash_command=step_command(profile, step, *args),
-                        **step_task_args(profile), **kwargs)
 
 
 with DAG(
@@ -72,33 +68,34 @@ with DAG(
         return pull(profile.landing, endpoint["court_id"], endpoint["url"]).summary()
 
     @task
-    def ingestion_groups(path: str) -> list[str]:
+    def ingestion_groups(path: str) -> list[dict]:
+        """One ingest task's arguments per group of waiting batches (`courtwatch step waiting`'s file)."""
         import json
         from pathlib import Path
 
-        groups = json.loads(Path(path).read_text())
-        return [step_command(profile, "ingest", "--courts", ",".join(g["courts"]), "--group", g["high_court_id"])
-                for g in groups]
+        return [{"step": "ingest", "args": ["--courts", ",".join(g["courts"]), "--group", g["high_court_id"]],
+                 "group": g["high_court_id"]} for g in json.loads(Path(path).read_text())]
 
-    waiting_file = str(airflow_home(profile) / "runs" / "{{ run_id | replace(':', '-') }}" / "waiting.json")
+    waiting_file = str(airflow_home(profile).resolve() / "runs" / "{{ run_id | replace(':', '-') }}" / "waiting.json")
     groups = ingestion_groups(waiting_file)
     # courtwatch/pipeline.py's steps, in its order: pull and ingest are mapped (over the
     # courts that publish over HTTP, over the high courts with batches waiting), the rest
     # are one task each.
     tasks = {
         "pull": pull_court.expand(endpoint=[e.model_dump() for e in profile.pull.endpoints]),
-        "ingest": BashOperator.partial(
-            task_id="ingest", max_active_tis_per_dagrun=1, outlets=assets.SILVER,
-            map_index_template="{{ task.bash_command.split()[-1] }}", **step_task_args(profile),
-        ).expand(bash_command=groups),
-        "quality": spark_step("quality", trigger_rule="all_done"),
-        "metrics": spark_step("metrics", "--until", "{{ business_date(dag_run) }}", outlets=assets.GOLD),
-        "alerts": spark_step("alerts", outlets=[assets.ALERTS]),
-        "notify": spark_step("notify"),
-        "publish": spark_step("publish", outlets=[assets.SERVING, assets.DAY_CLOSED]),
+        "ingest": PythonOperator.partial(
+            task_id="ingest", python_callable=run_step, max_active_tis_per_dagrun=1, outlets=assets.BRONZE,
+            do_xcom_push=False,
+            map_index_template="{{ task.op_kwargs['group'] }}",
+        ).expand(op_kwargs=groups),
+        "quality": step_task("quality", trigger_rule="all_done", outlets=assets.SILVER),
+        "metrics": step_task("metrics", "--until", "{{ business_date(dag_run) }}", outlets=assets.GOLD),
+        "alerts": step_task("alerts", outlets=[assets.ALERTS]),
+        "notify": step_task("notify"),
+        "publish": step_task("publish", outlets=[assets.SERVING, assets.DAY_CLOSED]),
     }
     assert tuple(tasks) == STEP_NAMES, "the DAG maps every step of courtwatch/pipeline.py, in order"
     # the groups ingestion is mapped over are found once every pull is done
-    find_waiting = spark_step("waiting", "--out", waiting_file, task_id="find_waiting", trigger_rule="all_done")
+    find_waiting = step_task("waiting", "--out", waiting_file, task_id="find_waiting", trigger_rule="all_done")
     tasks["pull"] >> find_waiting >> groups
     chain(*[tasks[name] for name in STEP_NAMES[1:]])

@@ -10,11 +10,10 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from airflow.providers.standard.operators.bash import BashOperator
 from airflow.sdk import DAG
 
 from courtwatch import airflow_assets as assets
-from courtwatch.orchestration import active_profile, start_date, step_command, step_task_args, task_failed
+from courtwatch.orchestration import active_profile, start_date, step_task, task_failed
 
 profile = active_profile()
 cfg = profile.airflow
@@ -33,5 +32,4 @@ with DAG(
     doc_md=__doc__,
     tags=["courtwatch"],
 ) as dag:
-    BashOperator(task_id="optimize_and_vacuum", bash_command=step_command(profile, "maintain"),
-                 **step_task_args(profile))
+    step_task("maintain", task_id="optimize_and_vacuum")

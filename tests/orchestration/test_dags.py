@@ -53,18 +53,20 @@ def test_daily_task_graph(dagbag):
     # a broken court or province does not stop the rest of the day
     assert dag.get_task("find_waiting").trigger_rule == "all_done"
     assert dag.get_task("quality").trigger_rule == "all_done"
-    # each Spark step is the command's own `courtwatch step` of the active profile (which runs in the
+    # each Spark step is the command's own `courtwatch step` of the active profile (handed to the
     # profile's warm driver when it is up)
-    commands = {t.task_id: t.bash_command for t in dag.tasks
-                if t.task_type == "BashOperator" and t.task_id != "ingest"}  # ingest is mapped
-    for step, task_id in [(s, s) for s in ("quality", "metrics", "alerts", "notify", "publish")] + \
-            [("waiting", "find_waiting")]:
-        assert " --conf " in commands[task_id] and f" step {step}" in commands[task_id], task_id
+    from courtwatch.orchestration import run_step
+
+    steps = {t.task_id: t.op_kwargs["step"] for t in dag.tasks
+             if t.task_type == "PythonOperator" and t.task_id != "ingest"}  # ingest is mapped
+    assert steps == {"find_waiting": "waiting", **{s: s for s in ("quality", "metrics", "alerts", "notify", "publish")}}
+    assert all(dag.get_task(t).python_callable is run_step for t in steps)
+    assert dag.get_task("ingest").partial_kwargs["python_callable"] is run_step
     assert not dag.get_task("publish").do_xcom_push
     # data, not the clock alone, chains the steps to their consumers
     outlets = {a.uri for t in dag.tasks for a in (getattr(t, "outlets", None) or [])}
     assert "courtwatch://warehouse/gold/alerts" in outlets
-    assert "courtwatch://warehouse/silver/cases" in outlets
+    assert "courtwatch://warehouse/silver/cases" in outlets and "courtwatch://warehouse/bronze/cases" in outlets
     assert [a.uri for a in dag.get_task("publish").outlets] == ["courtwatch://warehouse/serving",
                                                                  "courtwatch://warehouse/day-closed"]
 
