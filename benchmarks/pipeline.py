@@ -94,6 +94,14 @@ def timed_run(conf: str, landing: Path, warehouse: Path, log: Path) -> tuple[flo
     return seconds, phases
 
 
+def copy_warehouse(src: Path, dst: Path) -> None:
+    """A warehouse and the serving store beside it (WAREHOUSE-serving/): what a daily run leaves."""
+    for a, b in ((src, dst), (Path(f"{src}-serving"), Path(f"{dst}-serving"))):
+        shutil.rmtree(b, ignore_errors=True)
+        if a.exists():
+            shutil.copytree(a, b)
+
+
 def count_records(spark, wh: str) -> dict:
     out = {s: spark.read.format("delta").load(f"{wh}/bronze/{s}").count() for s in SOURCES}
     out["batches"] = spark.read.format("delta").load(f"{wh}/ops/batches").count()
@@ -142,7 +150,7 @@ def main() -> int:
         return measure(args, work, start, yesterday, json.loads((base / "_built.json").read_text()), reused=True)
     for day in [*history[step:], yesterday.isoformat()]:  # the days a later run takes
         move_day(day, landing, held)
-    shutil.rmtree(wh, ignore_errors=True)
+    copy_warehouse(work / "nothing", wh)  # none yet
     worker_s = None
     if args.worker:
         t = time.time()
@@ -161,10 +169,9 @@ def main() -> int:
             move_day(day, held, landing)
     built = {"full_build_s": round(full_s, 1), "full_build_runs": len(builds), "full_build_phases": full_phases,
              "generate_s": gen_s and round(gen_s, 1), "worker_start_s": worker_s and round(worker_s, 1),
-             "build_commit": _commit()}
+             "build_commit": _commit(), "code_commit": _commit()}
     if args.repeat > 1 or args.keep_build:
-        shutil.rmtree(base, ignore_errors=True)
-        shutil.copytree(wh, base)
+        copy_warehouse(wh, base)
         (base / "_built.json").write_text(json.dumps(built))
     return measure(args, work, start, yesterday, built, reused=False)
 
@@ -178,23 +185,33 @@ def measure(args, work: Path, start: date, yesterday: date, built: dict, reused:
     worker_s = built["worker_start_s"]
     step = args.build_step or args.days
     if reused:
-        shutil.rmtree(wh, ignore_errors=True)
-        shutil.copytree(base, wh)
+        copy_warehouse(base, wh)
         if args.worker:
             t = time.time()
             subprocess.run([COURTWATCH, "--conf", args.conf, "worker", "up"], check=True)
             worker_s = time.time() - t
+        if built.get("code_commit") != _commit():
+            # Built by other code: one run with nothing new first (not timed), so that the day measured
+            # finds what a daily run of this code leaves (its serving store, its tables' declared properties).
+            move_day(yesterday.isoformat(), landing, work / "held-back")
+            try:
+                timed_run(args.conf, landing, wh, work / "brought-forward.log")
+            finally:
+                move_day(yesterday.isoformat(), work / "held-back", landing)
+            built = {**built, "build_commit": f"{built['build_commit']}, brought forward at {_commit()}",
+                     "code_commit": _commit()}
+            copy_warehouse(wh, base)
+            (base / "_built.json").write_text(json.dumps(built))
     profile = load_profile(args.conf)
     spark = spark_session(profile, "courtwatch-benchmark")
     size = count_records(spark, str(wh))
     samples = []
     for i in range(args.repeat):
         if i:
-            shutil.rmtree(wh)
-            shutil.copytree(base, wh)
+            copy_warehouse(base, wh)
         samples.append(timed_run(args.conf, landing, wh, work / "incremental.log"))
     if not args.keep_build:
-        shutil.rmtree(base, ignore_errors=True)
+        copy_warehouse(work / "nothing", base)
     inc_s, inc_phases = sorted(samples, key=lambda s: s[0])[len(samples) // 2]  # the median run
     quiet = [timed_run(args.conf, landing, wh, work / "nothing-new.log") for _ in range(args.nothing_new)]
     if args.worker:
