@@ -116,6 +116,7 @@ def _take(spark: SparkSession, warehouse: str, hash_key: bytes, run_id: str, cou
           source: str) -> SourceIntake | None:
     t = time.time()
     c = contract(source)
+    prepare_bronze(spark, warehouse, source)  # a warehouse from before the intake, with nothing landed since
     rows, latest, n_lines = landed_since(spark, warehouse, source, watermark(spark, warehouse, source))
     if rows is None or n_lines == 0:
         return None
@@ -152,9 +153,10 @@ _READY: set[str] = set()  # bronze tables this process found with their change d
 
 
 def prepare_bronze(spark: SparkSession, warehouse: str, source: str) -> None:
-    """Before ingestion appends to bronze: bronze written by an earlier courtwatch, whose ingestion
-    merged into silver itself, has no change data feed. Turn it on, and note in silver that every
-    row bronze held until then is in silver already, so that the intake takes only what follows."""
+    """Before ingestion appends to bronze, and before the intake reads it (a run may land nothing):
+    bronze written by an earlier courtwatch, whose ingestion merged into silver itself, has no
+    change data feed. Turn it on, and note in silver that every row bronze held until then is in
+    silver already, so that the intake takes only what follows."""
     bronze = table(f"bronze.{source}")
     where = bronze.location(warehouse)
     if where in _READY or not bronze.exists(spark, warehouse):

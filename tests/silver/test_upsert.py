@@ -100,3 +100,21 @@ def test_crash_then_rerun(spark, tmp_path, run, monkeypatch):
         assert a.exceptAll(b).count() == 0, name
     statuses = [r["status"] for r in table(spark, wh_crashed, "ops/batches").collect()]
     assert sorted(statuses) == ["accepted"] * 3
+
+
+def test_bronze_from_before_the_change_feed_is_taken_as_merged(spark, landing, warehouse, run, monkeypatch):
+    """A warehouse an earlier courtwatch wrote (its ingestion merged into silver itself): bronze
+    has no change data feed, silver no bronze version. The intake takes what lands from then on,
+    also when the first run lands nothing (the national benchmark's bring-forward run failed so)."""
+    from jobs.silver import intake
+
+    landing.batch("cases", "B110001", "2026-03-02", [L.case("OLD")])
+    run(landing, warehouse, steps=("ingest",))  # bronze as the old ingestion left it: its rows in silver
+    spark.sql(f"ALTER TABLE delta.`{warehouse}/bronze/cases` SET TBLPROPERTIES ('delta.enableChangeDataFeed' = 'false')")
+    monkeypatch.setattr(intake, "_READY", set())  # a new process: the old bronze not seen yet
+
+    run(landing, warehouse, steps=("quality",))  # nothing landed since: nothing taken, no failure
+    assert not table(spark, warehouse, "silver/cases").count()
+    landing.batch("cases", "B110001", "2026-03-04", [L.case("NEW")])
+    run(landing, warehouse, steps=SILVER_ONLY)
+    assert set(_silver(spark, warehouse)) == {"NEW"}
