@@ -8,9 +8,12 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
+# a chart is drawn when it shows a picture, a table or text (a figure); a table whose query returned
+# no row shows the empty state's image, a big number without a value says so (at national, the
+# follow-up dashboard's closed alerts and alarm accuracy before any alert is labelled)
 DRAWN = ("const c = document.querySelectorAll('.chart-container');"
          "return c.length === arguments[0] && !document.querySelector('.loading') &&"
-         " Array.from(c).every(e => e.querySelector('canvas, svg, table') || /\\d/.test(e.innerText));")
+         " Array.from(c).every(e => e.querySelector('canvas, svg, table, img') || e.innerText.trim() !== '');")
 
 
 def open_browser(profile_dir: Path, width: int = 1600, height: int = 1400):
