@@ -40,6 +40,7 @@ NAMESPACE = uuid.UUID("5c0f7a52-6f1e-4c39-9d55-2a8f0d8f6c11")
 FORMATS = {"ratio": ".1%", "days": ",.1f", "seconds": ",.0f", "score": ",.2f"}  # counts: Superset's smart number
 COUNT_FORMAT = "SMART_NUMBER"
 TIME_TYPES = ("date", "timestamp")
+TABLE_PAGE_ROWS = 50  # one of the page lengths Superset's table chart offers
 
 
 def uid(*parts: str) -> str:
@@ -114,8 +115,11 @@ def chart_params(chart: dict, time_columns: set[str]) -> dict:
                 "show_labels": True, "label_type": "key_percent", "show_legend": True, "legendOrientation": "top"}
     if kind == "table":
         # allow_render_html: the alerts' links to their pages of the guidance loop (HTML Superset sanitises)
+        # page_length: the browser draws 50 rows a page of what the query returned; at national a list
+        # runs to thousands of rows (every court's deliveries), and drawing them all took seconds
         params = {**base, "viz_type": "table", "table_timestamp_format": "%Y-%m-%d", "server_pagination": False,
-                  "order_desc": True, "show_cell_bars": False, "allow_render_html": True}
+                  "page_length": TABLE_PAGE_ROWS, "order_desc": True, "show_cell_bars": False,
+                  "allow_render_html": True}
         ascending = bool(chart.get("ascending"))
         params["order_desc"] = not ascending
         if "columns" in chart:
