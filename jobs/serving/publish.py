@@ -149,8 +149,9 @@ def build(warehouse: str, path: str, spark=None, run_id: str = "", links: str | 
     try:
         _register_inputs(con, warehouse, spark)
         _register_reference(con, links)
-        rows = {}
+        rows, seconds = {}, {}
         for t in serving_tables():
+            started = time.time()
             if changed is not None and changed.get(t.name) is not None:
                 _refresh(con, t, changed[t.name])
             else:
@@ -161,11 +162,16 @@ def build(warehouse: str, path: str, spark=None, run_id: str = "", links: str | 
                     _fill(con, t)
             if t.query is not None:
                 rows[t.name] = con.execute(f"SELECT count(*) FROM main.{t.short_name}").fetchone()[0]
+            seconds[t.short_name] = time.time() - started
         gold_as_of = con.execute("SELECT max(period_start) FROM main.court_metrics WHERE period = 'day'").fetchone()[0]
         con.execute("INSERT INTO main.publication VALUES (?, ?, ?, ?)",
                     [datetime.now(CHINA).replace(tzinfo=None), gold_as_of, run_id, sum(rows.values())])
         rows["serving.publication"] = 1
+        started = time.time()
         con.execute("CHECKPOINT")
+        seconds["checkpoint"] = time.time() - started
+        log.info("serving store tables, seconds: %s",
+                 ", ".join(f"{k} {v:.1f}" for k, v in sorted(seconds.items(), key=lambda kv: -kv[1])))
     finally:
         con.close()
     return rows
