@@ -59,7 +59,9 @@ class Table:
     query: str | None = None  # serving: the SQL that makes it (DuckDB, over the Delta tables)
     indexes: tuple[tuple[str, ...], ...] = ()  # serving: the PostgreSQL option's indexes
     # serving: a publish over an earlier store remakes only the rows of the `refresh_by` values that
-    # changed in the `refresh_from` tables since (their change feeds); empty: remade whole
+    # changed in the `refresh_from` tables since (their change feeds); empty: remade whole. The
+    # promise: those columns are in each `refresh_from` table, and a row with given values is made
+    # only from their rows with the same values (so the refresh reads no others).
     refresh_by: tuple[str, ...] = ()
     refresh_from: tuple[str, ...] = ()
 

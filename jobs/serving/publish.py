@@ -13,7 +13,7 @@ half-written one (a reader that has the old file open keeps reading it). The new
 file is made whole, or, when the store in place was made from earlier versions of
 the same inputs by the same code, it is a copy of that store brought up to date:
 the tables declared with `refresh` (the big ones: metrics per court, breakdowns)
-remake only the rows of the days and months their inputs' change feeds show
+remake only the rows of the days, months or court-days their inputs' change feeds show
 changed, the others are made again. The
 PostgreSQL option (jobs/serving/postgres_store.py) copies that file's tables
 into a schema and swaps the schema in one transaction.
@@ -98,7 +98,8 @@ def _register_inputs(con: duckdb.DuckDBPyConnection, warehouse: str, spark) -> N
         exists = (Path(location) / "_delta_log").is_dir() if local else t.exists(spark, warehouse)
         if not exists:
             cols = ", ".join(f"CAST(NULL AS {DUCKDB_TYPES[c.type]}) AS {c.name}" for c in t.columns)
-            con.execute(f"CREATE VIEW {name} AS SELECT {cols} WHERE false")
+            con.execute(f"CREATE VIEW {_whole(name)} AS SELECT {cols} WHERE false")
+            con.execute(f"CREATE VIEW {name} AS FROM {_whole(name)}")
             continue
         if local:
             scan = f"delta_scan('{location}')"
@@ -107,7 +108,13 @@ def _register_inputs(con: duckdb.DuckDBPyConnection, warehouse: str, spark) -> N
             con.register(scan, t.read(spark, warehouse).toArrow())
         cols = ", ".join(f"timezone('{CHINA.key}', {c.name}) AS {c.name}" if c.type == "timestamp" else c.name
                          for c in t.columns)
-        con.execute(f"CREATE VIEW {name} AS SELECT {cols} FROM {scan}")
+        con.execute(f"CREATE VIEW {_whole(name)} AS SELECT {cols} FROM {scan}")
+        con.execute(f"CREATE VIEW {name} AS FROM {_whole(name)}")  # _refresh narrows it for a while
+
+
+def _whole(name: str) -> str:
+    """The view of the whole input table `name`; `name` itself is a view of it."""
+    return f"{name}__whole"
 
 
 def _register_reference(con: duckdb.DuckDBPyConnection, links: str | None) -> None:
@@ -178,12 +185,31 @@ def build(warehouse: str, path: str, spark=None, run_id: str = "", links: str | 
 
 
 def _refresh(con: duckdb.DuckDBPyConnection, t: Table, values: list[tuple]) -> None:
-    """Remake the rows of `t` whose `refresh_by` columns hold one of `values` (tuples in that order)."""
+    """Remake the rows of `t` whose `refresh_by` columns hold one of `values` (tuples in that order).
+
+    The values go in a temporary table, matched with a semi-join (a national day changes some
+    30k court-days of breakdowns: too many for a WHERE clause); the last column's values also
+    stand alone as an IN list, which DuckDB hands down to the Delta scan (fewer files read)."""
     if not values:
         return
-    where = _matching(t.refresh_by, values)
-    con.execute(f"DELETE FROM main.{t.short_name} WHERE {where}")
-    con.execute(f"INSERT INTO main.{t.short_name} SELECT * FROM ({t.query}) WHERE {where}")
+    import pyarrow as pa
+
+    cols = t.refresh_by
+    changed = pa.table({c: [v[i] for v in values] for i, c in enumerate(cols)})  # noqa: F841 (read by DuckDB)
+    con.execute("CREATE OR REPLACE TEMP TABLE _changed AS SELECT * FROM changed")
+    last = f"{cols[-1]} IN ({', '.join(sorted({_literal(v[-1]) for v in values}))})"
+    matching = f"{last} AND EXISTS (SELECT 1 FROM _changed c WHERE {' AND '.join(f'c.{c} = r.{c}' for c in cols)})"
+    con.execute(f"DELETE FROM main.{t.short_name} r WHERE {matching}")
+    # The `refresh_from` inputs are narrowed to the changed values too: their rows of other values make
+    # none of the rows remade (the declaration's promise), and the query's joins and groups then work
+    # on those rows only, not on the whole history (the rows are filtered again on the way out).
+    for name in t.refresh_from:
+        con.execute(f"CREATE OR REPLACE VIEW {name} AS FROM {_whole(name)} r WHERE {matching}")
+    try:
+        con.execute(f"INSERT INTO main.{t.short_name} SELECT * FROM ({t.query}) r WHERE {matching}")
+    finally:
+        for name in t.refresh_from:
+            con.execute(f"CREATE OR REPLACE VIEW {name} AS FROM {_whole(name)}")
 
 
 def _literal(v) -> str:
@@ -192,22 +218,7 @@ def _literal(v) -> str:
     return "'" + str(v).replace("'", "''") + "'"
 
 
-def _matching(columns: tuple[str, ...], values: list[tuple]) -> str:
-    """SQL: the row's `columns` hold one of `values`. The last column's values also stand alone as
-    an IN list, which DuckDB hands down to the Delta scan (fewer files read)."""
-    *prefix, last = columns
-    alone = f"{last} IN ({', '.join(sorted({_literal(v[-1]) for v in values}))})"
-    if not prefix:
-        return alone
-    by_prefix: dict[tuple, set] = {}
-    for v in values:
-        by_prefix.setdefault(tuple(v[:-1]), set()).add(_literal(v[-1]))
-    each = [" AND ".join([*(f"{c} = {_literal(p)}" for c, p in zip(prefix, key)),
-                          f"{last} IN ({', '.join(sorted(lasts))})"]) for key, lasts in sorted(by_prefix.items())]
-    return f"{alone} AND ({' OR '.join(f'({e})' for e in each)})"
-
-
-MAX_REFRESHED = 400  # more changed values than this (a full refresh of gold): the table is remade whole
+MAX_REFRESHED = 100_000  # more changed values than this (a full refresh of gold): the table is remade whole
 
 
 def changed_values(spark, warehouse: str, before: dict, now: dict) -> dict[str, list[tuple] | None]:
