@@ -98,17 +98,17 @@ def _register_inputs(con: duckdb.DuckDBPyConnection, warehouse: str, spark) -> N
         exists = (Path(location) / "_delta_log").is_dir() if local else t.exists(spark, warehouse)
         if not exists:
             cols = ", ".join(f"CAST(NULL AS {DUCKDB_TYPES[c.type]}) AS {c.name}" for c in t.columns)
-            con.execute(f"CREATE VIEW {_whole(name)} AS SELECT {cols} WHERE false")
-            con.execute(f"CREATE VIEW {name} AS FROM {_whole(name)}")
-            continue
-        if local:
-            scan = f"delta_scan('{location}')"
+            whole = f"SELECT {cols} WHERE false"
         else:
-            scan = f"_{name.replace('.', '_')}"
-            con.register(scan, t.read(spark, warehouse).toArrow())
-        cols = ", ".join(f"timezone('{CHINA.key}', {c.name}) AS {c.name}" if c.type == "timestamp" else c.name
-                         for c in t.columns)
-        con.execute(f"CREATE VIEW {_whole(name)} AS SELECT {cols} FROM {scan}")
+            if local:
+                scan = f"delta_scan('{location}')"
+            else:
+                scan = f"_{name.replace('.', '_')}"
+                con.register(scan, t.read(spark, warehouse).toArrow())
+            cols = ", ".join(f"timezone('{CHINA.key}', {c.name}) AS {c.name}" if c.type == "timestamp" else c.name
+                             for c in t.columns)
+            whole = f"SELECT {cols} FROM {scan}"
+        con.execute(f"CREATE VIEW {_whole(name)} AS {whole}")
         con.execute(f"CREATE VIEW {name} AS FROM {_whole(name)}")  # _refresh narrows it for a while
 
 
@@ -187,7 +187,7 @@ def build(warehouse: str, path: str, spark=None, run_id: str = "", links: str | 
 def _refresh(con: duckdb.DuckDBPyConnection, t: Table, values: list[tuple]) -> None:
     """Remake the rows of `t` whose `refresh_by` columns hold one of `values` (tuples in that order).
 
-    The values go in a temporary table, matched with a semi-join (a national day changes some
+    The values are handed to DuckDB as a table, matched with a semi-join (a national day changes some
     30k court-days of breakdowns: too many for a WHERE clause); the last column's values also
     stand alone as an IN list, which DuckDB hands down to the Delta scan (fewer files read)."""
     if not values:
@@ -195,21 +195,21 @@ def _refresh(con: duckdb.DuckDBPyConnection, t: Table, values: list[tuple]) -> N
     import pyarrow as pa
 
     cols = t.refresh_by
-    changed = pa.table({c: [v[i] for v in values] for i, c in enumerate(cols)})  # noqa: F841 (read by DuckDB)
-    con.execute("CREATE OR REPLACE TEMP TABLE _changed AS SELECT * FROM changed")
+    con.register("_changed", pa.table({c: [v[i] for v in values] for i, c in enumerate(cols)}))
     last = f"{cols[-1]} IN ({', '.join(sorted({_literal(v[-1]) for v in values}))})"
     matching = f"{last} AND EXISTS (SELECT 1 FROM _changed c WHERE {' AND '.join(f'c.{c} = r.{c}' for c in cols)})"
-    con.execute(f"DELETE FROM main.{t.short_name} r WHERE {matching}")
-    # The `refresh_from` inputs are narrowed to the changed values too: their rows of other values make
-    # none of the rows remade (the declaration's promise), and the query's joins and groups then work
-    # on those rows only, not on the whole history (the rows are filtered again on the way out).
-    for name in t.refresh_from:
-        con.execute(f"CREATE OR REPLACE VIEW {name} AS FROM {_whole(name)} r WHERE {matching}")
     try:
+        con.execute(f"DELETE FROM main.{t.short_name} r WHERE {matching}")
+        # The `refresh_from` inputs are narrowed to the changed values too: their rows of other values
+        # make none of the rows remade (the declaration's promise), and the query's joins and groups
+        # then work on those rows only, not on the whole history (filtered again on the way out).
+        for name in t.refresh_from:
+            con.execute(f"CREATE OR REPLACE VIEW {name} AS FROM {_whole(name)} r WHERE {matching}")
         con.execute(f"INSERT INTO main.{t.short_name} SELECT * FROM ({t.query}) r WHERE {matching}")
     finally:
         for name in t.refresh_from:
             con.execute(f"CREATE OR REPLACE VIEW {name} AS FROM {_whole(name)}")
+        con.unregister("_changed")
 
 
 def _literal(v) -> str:

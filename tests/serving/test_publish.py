@@ -200,10 +200,10 @@ def test_a_store_brought_up_to_date_equals_one_made_whole(spark, published, tmp_
     day = table(spark, wh, "gold/court_metrics").where("period = 'day'").agg({"period_start": "max"}).first()[0]
     spark.sql(f"UPDATE delta.`{wh}/gold/court_metrics` SET value = value + 1000 "
               f"WHERE period = 'day' AND period_start = DATE'{day}' AND metric_id = 'case_filed'")
-    spark.sql(f"UPDATE delta.`{wh}/work/daily_breakdowns` SET value = value + 1000 "
-              f"WHERE date = DATE'{day}' AND breakdown = 'case_type' AND measure = 'filed'")
-    courts = sorted(r[0] for r in table(spark, wh, "work/daily_breakdowns").where(
-        f"date = DATE'{day}' AND breakdown = 'case_type' AND measure = 'filed'").select("court_id").distinct().collect())
+    corrected = f"date = DATE'{day}' AND breakdown = 'case_type' AND measure = 'filed'"
+    spark.sql(f"UPDATE delta.`{wh}/work/daily_breakdowns` SET value = value + 1000 WHERE {corrected}")
+    courts = sorted(r[0] for r in table(spark, wh, "work/daily_breakdowns").where(corrected)
+                    .select("court_id").distinct().collect())
     now = publish.inputs(spark, wh, None, where)
     assert courts and publish.changed_values(spark, wh, before, now) == {
         "serving.court_metrics": [("day", day)], "serving.breakdowns": [(c, day) for c in courts]}
