@@ -64,6 +64,12 @@ class Table:
     # only from their rows with the same values (so the refresh reads no others).
     refresh_by: tuple[str, ...] = ()
     refresh_from: tuple[str, ...] = ()
+    # serving: columns copied onto many rows from one input row (a province's figures beside each of
+    # its courts'): the rows of `update_from` whose `update_by` values changed are set again in place
+    # by `update` (update.sql: its changed keys are `_changed`), not by remaking every row they touch.
+    update_by: tuple[str, ...] = ()
+    update_from: str | None = None
+    update: str | None = None
 
     @property
     def in_delta(self) -> bool:
@@ -237,6 +243,7 @@ def _declare(folder, declared: dict[str, Table]) -> list[Table]:
     meta = yaml.safe_load((folder / "metadata.yaml").read_text()) or {}
     spec = yaml.safe_load((folder / "schema.yaml").read_text()) or {}
     layer = folder.parent.name
+    refresh = meta.get("refresh") or {}
     out = []
     for source in (SOURCES if meta.get("per_source") else (None,)):
         key = (contract(source).key,) if meta.get("key_from_contract") else tuple(meta.get("key") or ())
@@ -251,8 +258,11 @@ def _declare(folder, declared: dict[str, Table]) -> list[Table]:
             source=source,
             query=(folder / "query.sql").read_text() if (folder / "query.sql").exists() else None,
             indexes=tuple(tuple(i) for i in meta.get("indexes") or ()),
-            refresh_by=tuple((meta.get("refresh") or {}).get("by") or ()),
-            refresh_from=tuple((meta.get("refresh") or {}).get("changes_from") or ()),
+            refresh_by=tuple(refresh.get("by") or ()),
+            refresh_from=tuple(refresh.get("changes_from") or ()),
+            update_by=tuple(refresh.get("update_by") or ()),
+            update_from=refresh.get("update_from"),
+            update=(folder / "update.sql").read_text() if (folder / "update.sql").exists() else None,
         ))
     return out
 

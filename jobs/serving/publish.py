@@ -13,8 +13,9 @@ half-written one (a reader that has the old file open keeps reading it). The new
 file is made whole, or, when the store in place was made from earlier versions of
 the same inputs by the same code, it is a copy of that store brought up to date:
 the tables declared with `refresh` (the big ones: metrics per court, breakdowns)
-remake only the rows of the days, months or court-days their inputs' change feeds show
-changed, the others are made again. The
+remake only the rows of the court-days and -months their inputs' change feeds show
+changed (a province's figures, copied onto its courts' rows, are set in place), the
+others are made again. The
 PostgreSQL option (jobs/serving/postgres_store.py) copies that file's tables
 into a schema and swaps the schema in one transaction.
 
@@ -29,7 +30,8 @@ import logging
 import os
 import shutil
 import time
-from dataclasses import dataclass
+from contextlib import contextmanager
+from dataclasses import dataclass, field
 from datetime import date, datetime
 from pathlib import Path
 
@@ -48,6 +50,14 @@ INPUTS = ("silver.courts", "work.daily_breakdowns", "gold.court_metrics", "gold.
           "gold.alert_causes", "gold.alert_followup", "gold.guidance_metrics", "ops.batches", "ops.quarantine")
 DUCKDB_TYPES = {"string": "VARCHAR", "int": "INTEGER", "long": "BIGINT", "double": "DOUBLE", "bool": "BOOLEAN",
                 "date": "DATE", "timestamp": "TIMESTAMP", "list<string>": "VARCHAR[]"}
+
+
+@dataclass(frozen=True)
+class Changed:
+    """What a publish brings up to date in one serving table: the `refresh_by` values whose rows are
+    remade, the `update_by` values of its `update_from` rows that its `update` sets again in place."""
+    remade: list[tuple]
+    updated: list[tuple] = field(default_factory=list)
 
 
 @dataclass(frozen=True)
@@ -146,11 +156,10 @@ def _fill(con: duckdb.DuckDBPyConnection, t: Table) -> None:
 
 
 def build(warehouse: str, path: str, spark=None, run_id: str = "", links: str | None = None,
-          changed: dict[str, list[tuple] | None] | None = None) -> dict[str, int]:
+          changed: dict[str, Changed | None] | None = None) -> dict[str, int]:
     """Write a whole store into the DuckDB file `path` (which must not exist), or, with `changed`,
-    bring the copy of an earlier store at `path` up to date: a table named there with the values of
-    its `refresh_by` columns whose rows changed has only those rows remade (None, or a table not
-    named: remade whole). Rows per table. `links`: the guidance loop's address, which each alert
+    bring the copy of an earlier store at `path` up to date: a table named there with what changed
+    (`Changed`) has only those rows remade or updated (None, or a table not named: remade whole). Rows per table. `links`: the guidance loop's address, which each alert
     links to (its page there)."""
     con = connect(path)
     try:
@@ -184,30 +193,42 @@ def build(warehouse: str, path: str, spark=None, run_id: str = "", links: str | 
     return rows
 
 
-def _refresh(con: duckdb.DuckDBPyConnection, t: Table, values: list[tuple]) -> None:
-    """Remake the rows of `t` whose `refresh_by` columns hold one of `values` (tuples in that order).
+def _refresh(con: duckdb.DuckDBPyConnection, t: Table, changed: Changed) -> None:
+    """Remake the rows of `t` whose `refresh_by` columns hold one of `changed.remade` (tuples in that
+    order), then set again in place, by its `update`, what the `changed.updated` rows of `update_from` carry."""
+    with _narrowed(con, t.refresh_by, changed.remade, t.refresh_from) as matching:
+        if matching:
+            con.execute(f"DELETE FROM main.{t.short_name} r WHERE {matching}")
+            con.execute(f"INSERT INTO main.{t.short_name} SELECT * FROM ({t.query}) r WHERE {matching}")
+    with _narrowed(con, t.update_by, changed.updated, (t.update_from,)) as matching:
+        if matching:
+            con.execute(t.update)
 
-    The values are handed to DuckDB as a table, matched with a semi-join (a national day changes some
-    30k court-days of breakdowns: too many for a WHERE clause); the last column's values also
-    stand alone as an IN list, which DuckDB hands down to the Delta scan (fewer files read)."""
+
+@contextmanager
+def _narrowed(con: duckdb.DuckDBPyConnection, cols: tuple[str, ...], values: list[tuple], inputs: tuple[str, ...]):
+    """For a while: the `values` of the columns `cols` as the table `_changed`, the input views `inputs`
+    narrowed to the rows holding them, and the condition that picks those rows (aliased `r`) given.
+
+    The values are matched with a semi-join (a national day changes some 30k court-days of breakdowns:
+    too many for a WHERE clause); the last column's values also stand alone as an IN list, which DuckDB
+    hands down to the Delta scan (fewer files read). The inputs are narrowed because their rows of other
+    values make none of the rows remade (the declaration's promise): the query's joins and groups then
+    work on those rows only, not on the whole history. No values: nothing to do (None given)."""
     if not values:
+        yield None
         return
     import pyarrow as pa
 
-    cols = t.refresh_by
     con.register("_changed", pa.table({c: [v[i] for v in values] for i, c in enumerate(cols)}))
     last = f"{cols[-1]} IN ({', '.join(sorted({_literal(v[-1]) for v in values}))})"
     matching = f"{last} AND EXISTS (SELECT 1 FROM _changed c WHERE {' AND '.join(f'c.{c} = r.{c}' for c in cols)})"
     try:
-        con.execute(f"DELETE FROM main.{t.short_name} r WHERE {matching}")
-        # The `refresh_from` inputs are narrowed to the changed values too: their rows of other values
-        # make none of the rows remade (the declaration's promise), and the query's joins and groups
-        # then work on those rows only, not on the whole history (filtered again on the way out).
-        for name in t.refresh_from:
+        for name in inputs:
             con.execute(f"CREATE OR REPLACE VIEW {name} AS FROM {_whole(name)} r WHERE {matching}")
-        con.execute(f"INSERT INTO main.{t.short_name} SELECT * FROM ({t.query}) r WHERE {matching}")
+        yield matching
     finally:
-        for name in t.refresh_from:
+        for name in inputs:
             con.execute(f"CREATE OR REPLACE VIEW {name} AS FROM {_whole(name)}")
         con.unregister("_changed")
 
@@ -221,36 +242,42 @@ def _literal(v) -> str:
 MAX_REFRESHED = 100_000  # more changed values than this (a full refresh of gold): the table is remade whole
 
 
-def changed_values(spark, warehouse: str, before: dict, now: dict) -> dict[str, list[tuple] | None]:
-    """Per serving table declared with `refresh_by`: the values of those columns whose rows changed in
-    its `refresh_from` tables between the input versions `before` and `now` (the change feeds), or
-    None where that cannot be told (no feed for those versions: it is remade whole)."""
-    from pyspark.errors import PySparkException
-
+def changed_values(spark, warehouse: str, before: dict, now: dict) -> dict[str, Changed | None]:
+    """Per serving table declared with `refresh_by`: what changed in its inputs between the input
+    versions `before` and `now` (their change feeds), or None where that cannot be told (no feed for
+    those versions, or too much changed: it is remade whole)."""
     out = {}
     for t in serving_tables():
         if not t.refresh_by:
             continue
-        values: set[tuple] | None = set()
-        for name in t.refresh_from:
-            first, last = before.get(name, -1) + 1, now[name]
-            if first > last:
-                continue
-            if first <= 0:
-                values = None
-                break
-            try:
-                changes = (spark.read.format("delta").option("readChangeFeed", "true")
-                           .option("startingVersion", first).option("endingVersion", last)
-                           .load(table(name).location(warehouse)))
-                values |= {tuple(r) for r in changes.select(*t.refresh_by).distinct().collect()}
-            except PySparkException as exc:  # no change feed for those versions (vacuumed, or not yet on)
-                log.info("serving.%s is remade whole: %s has no change feed from version %d (%s)",
-                         t.short_name, name, first, str(exc).splitlines()[0][:200])
-                values = None
-                break
-        out[t.name] = None if values is None or len(values) > MAX_REFRESHED else sorted(values)
+        remade = _changed_keys(spark, warehouse, before, now, t.refresh_from, t.refresh_by)
+        updated = _changed_keys(spark, warehouse, before, now, (t.update_from,), t.update_by) if t.update_from else set()
+        out[t.name] = None if remade is None or updated is None else Changed(sorted(remade), sorted(updated))
     return out
+
+
+def _changed_keys(spark, warehouse: str, before: dict, now: dict, names: tuple[str, ...],
+                  cols: tuple[str, ...]) -> set[tuple] | None:
+    """The values of `cols` in the rows of the tables `names` that changed from `before` to `now`."""
+    from pyspark.errors import PySparkException
+
+    values = set()
+    for name in names:
+        first, last = before.get(name, -1) + 1, now[name]
+        if first > last:
+            continue
+        if first <= 0:
+            return None
+        try:
+            changes = (spark.read.format("delta").option("readChangeFeed", "true")
+                       .option("startingVersion", first).option("endingVersion", last)
+                       .load(table(name).location(warehouse)))
+            values |= {tuple(r) for r in changes.select(*cols).distinct().collect()}
+        except PySparkException as exc:  # no change feed for those versions (vacuumed, or not yet on)
+            log.info("%s has no change feed from version %d: what it feeds is remade whole (%s)",
+                     name, first, str(exc).splitlines()[0][:200])
+            return None
+    return None if len(values) > MAX_REFRESHED else values
 
 
 def refreshable(before: dict | None, now: dict) -> bool:

@@ -187,9 +187,9 @@ def test_breakdowns_add_up_to_their_measures(spark, published):
 
 
 def test_a_store_brought_up_to_date_equals_one_made_whole(spark, published, tmp_path):
-    """A publish over an earlier store remakes only the days (of breakdowns: the court-days) whose rows
-    changed (a late correction of one day's filings and its breakdown here), and holds exactly what a
-    store made whole holds."""
+    """A publish over an earlier store remakes only the court-days whose rows changed (a late correction
+    of one day's filings and its breakdown here), sets a province's changed figures in place on its
+    courts' rows, and holds exactly what a store made whole holds."""
     import shutil
 
     wh = str(tmp_path / "warehouse")
@@ -198,15 +198,21 @@ def test_a_store_brought_up_to_date_equals_one_made_whole(spark, published, tmp_
     before = publish.inputs(spark, wh, None, where)
     publish.publish(wh, store, spark)
     day = table(spark, wh, "gold/court_metrics").where("period = 'day'").agg({"period_start": "max"}).first()[0]
-    spark.sql(f"UPDATE delta.`{wh}/gold/court_metrics` SET value = value + 1000 "
-              f"WHERE period = 'day' AND period_start = DATE'{day}' AND metric_id = 'case_filed'")
+    filed = f"period = 'day' AND period_start = DATE'{day}' AND metric_id = 'case_filed'"
+    spark.sql(f"UPDATE delta.`{wh}/gold/court_metrics` SET value = value + 1000 WHERE {filed}")
+    filing_courts = sorted(r[0] for r in table(spark, wh, "gold/court_metrics").where(filed).select("court_id").collect())
+    province = table(spark, wh, "silver/courts").where("level = 'HIGH'").agg({"court_id": "min"}).first()[0]
+    spark.sql(f"UPDATE delta.`{wh}/gold/region_metrics` SET value = value + 1000 "
+              f"WHERE region_id = '{province}' AND {filed}")
     corrected = f"date = DATE'{day}' AND breakdown = 'case_type' AND measure = 'filed'"
     spark.sql(f"UPDATE delta.`{wh}/work/daily_breakdowns` SET value = value + 1000 WHERE {corrected}")
     courts = sorted(r[0] for r in table(spark, wh, "work/daily_breakdowns").where(corrected)
                     .select("court_id").distinct().collect())
     now = publish.inputs(spark, wh, None, where)
     assert courts and publish.changed_values(spark, wh, before, now) == {
-        "serving.court_metrics": [("day", day)], "serving.breakdowns": [(c, day) for c in courts]}
+        "serving.court_metrics": publish.Changed([(c, "day", day) for c in filing_courts],
+                                                 [(province, "day", day, "case_filed")]),
+        "serving.breakdowns": publish.Changed([(c, day) for c in courts])}
     assert publish.publish(wh, store, spark, before=before, now=now).refreshed
     publish.publish(wh, str(tmp_path / "whole" / "courtwatch.duckdb"), spark)
 
@@ -217,5 +223,6 @@ def test_a_store_brought_up_to_date_equals_one_made_whole(spark, published, tmp_
             continue  # the publication row: when, by which run
         for a, b in ((t.short_name, f"whole.{t.short_name}"), (f"whole.{t.short_name}", t.short_name)):
             assert con.execute(f"SELECT count(*) FROM (FROM {a} EXCEPT ALL FROM {b})").fetchone() == (0,), t.name
-    assert con.execute(f"SELECT min(value) FROM court_metrics WHERE period = 'day' AND period_start = DATE'{day}' "
-                       "AND metric_id = 'case_filed'").fetchone()[0] >= 1000
+    assert con.execute(f"SELECT min(value) FROM court_metrics WHERE {filed}").fetchone()[0] >= 1000
+    assert con.execute(f"SELECT min(region_value) FROM court_metrics c JOIN courts h ON h.province_code = c.province_code "
+                       f"WHERE h.court_id = '{province}' AND {filed}").fetchone()[0] >= 1000
