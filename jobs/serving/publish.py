@@ -159,8 +159,8 @@ def build(warehouse: str, path: str, spark=None, run_id: str = "", links: str | 
           changed: dict[str, Changed | None] | None = None) -> dict[str, int]:
     """Write a whole store into the DuckDB file `path` (which must not exist), or, with `changed`,
     bring the copy of an earlier store at `path` up to date: a table named there with what changed
-    (`Changed`) has only those rows remade or updated (None, or a table not named: remade whole). Rows per table. `links`: the guidance loop's address, which each alert
-    links to (its page there)."""
+    (`Changed`) has only those rows remade or updated (None, or a table not named: remade whole).
+    Rows per table. `links`: the guidance loop's address, which each alert links to (its page there)."""
     con = connect(path)
     try:
         _register_inputs(con, warehouse, spark)
