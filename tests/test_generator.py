@@ -56,3 +56,14 @@ def test_the_days_send_no_second_stock(sent):
     for day in (START, START + timedelta(days=1)):
         late = _open_filed_before_start(days[day]["cases"])["case_id"].nunique()
         assert late < len(stock) / 20  # the late filings of the days before, not a second stock
+
+
+def test_incidents_of_mediation_go_to_courts_that_mediate():
+    from testbed.generate.landing_zone import pick_incidents
+
+    courts = make_registry(load_profile("eval-holdout-4"), np.random.default_rng(0))
+    level = dict(zip(courts["court_id"], courts["level"]))
+    for seed in range(20):
+        for i in pick_incidents(courts, date(2026, 1, 15), 120, 12, np.random.default_rng(seed), varied=True):
+            if i["kind"] == "mediation_success_drop":
+                assert level[i["court_id"]] == "BASIC", (seed, i)

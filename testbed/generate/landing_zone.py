@@ -53,9 +53,13 @@ def pick_incidents(courts: pd.DataFrame, start: date, days: int, count: int, rng
     eligible = eligible.head(max(count, len(eligible) // 2))
     chosen = rng.choice(eligible["court_id"].to_numpy(), size=count, replace=count > len(eligible))
     kinds = list(INCIDENT_KINDS)
+    mediating = eligible.loc[eligible["level"] == "BASIC", "court_id"].to_numpy()
     out = []
     for i, court in enumerate(chosen):
         kind = kinds[i % len(kinds)]
+        if kind == "mediation_success_drop" and court not in mediating:
+            # only basic courts mediate: a drop drawn elsewhere would be an incident no data can show
+            court = rng.choice(mediating)
         length = int(rng.integers(3, 7)) if kind == "feed_silence" else int(rng.integers(7, 15))
         first = start + timedelta(days=int(rng.integers(min(21, days - 1), max(22, days - length))))
         metric, effect = INCIDENT_KINDS[kind]
