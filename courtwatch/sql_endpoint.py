@@ -84,9 +84,15 @@ def _authentication(profile: Profile, extra: dict[str, str]) -> dict[str, str]:
 
 def _hand_over(profile: Profile, account: service_account.ServiceAccount) -> None:
     """Give the service account its own directory and read on the layers it serves, then become it."""
+    from courtwatch.spark_session import IVY_CACHE
+
     account.own(Path(profile.sql.metastore))
     if not Path(profile.sql.passwords_file).is_relative_to(profile.sql.metastore):
         account.own(Path(profile.sql.passwords_file))
+    # its own classes and the Delta jars: .cache is not every account's when Spark made it first
+    # (Ivy creates its directories 0750), and the JVM it becomes skips a jar it cannot read
+    for jars in (SQL_ENDPOINT_JAR.parent, IVY_CACHE / "jars"):
+        account.grant_read(jars)
     if "://" not in profile.warehouse:  # on object storage, the store's credentials decide instead
         for layer in ANALYST_LAYERS:
             if (Path(profile.warehouse) / layer).is_dir():
