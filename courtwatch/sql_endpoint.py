@@ -18,6 +18,7 @@ from pyspark.sql import DataFrame, SparkSession
 
 from courtwatch import ROOT, accounts, service_account
 from courtwatch.settings import Profile
+from courtwatch.spark_session import IVY_CACHE, session_conf, write_cluster_auth
 from schemas.warehouse import delta_tables
 
 log = logging.getLogger("courtwatch")
@@ -84,8 +85,6 @@ def _authentication(profile: Profile, extra: dict[str, str]) -> dict[str, str]:
 
 def _hand_over(profile: Profile, account: service_account.ServiceAccount) -> None:
     """Give the service account its own directory and read on the layers it serves, then become it."""
-    from courtwatch.spark_session import IVY_CACHE
-
     account.own(Path(profile.sql.metastore))
     if not Path(profile.sql.passwords_file).is_relative_to(profile.sql.metastore):
         account.own(Path(profile.sql.passwords_file))
@@ -109,8 +108,6 @@ def serve(profile: Profile, host: str, port: int) -> None:
     account when root started it. The embedded Derby metastore (sql.metastore) admits one
     process: the server owns it; batch jobs keep using paths and never touch it.
     """
-    from courtwatch.spark_session import IVY_CACHE, session_conf, write_cluster_auth
-
     account = service_account.for_sql_endpoint(profile.sql.service_account)
     metastore = profile.sql.metastore
     Path(metastore).mkdir(mode=0o700, parents=True, exist_ok=True)
