@@ -139,7 +139,11 @@ def chart_params(chart: dict, time_columns: set[str]) -> dict:
         ascending = bool(chart.get("ascending"))
         params["order_desc"] = not ascending
         if "columns" in chart:
+            # a list (alerts, follow-up items, batches) pages on the server: the browser receives one
+            # page and a row count, not the hundreds of rows a national list holds (drawing and
+            # sorting those in the browser took ~1 s of the alerts and follow-up dashboards)
             params.update(query_mode="raw", all_columns=chart["columns"], page_length=LIST_PAGE_ROWS,
+                          server_pagination=True, server_page_length=LIST_PAGE_ROWS,
                           order_by_cols=[json.dumps([chart["order"], ascending])] if "order" in chart else [],
                           column_config={c: {"d3NumberFormat": f} for c, f in chart.get("formats", {}).items()})
         else:
@@ -180,13 +184,23 @@ def query_context(chart: dict, params: dict, time_columns: set[str]) -> dict:
     elif kind == "pie":
         query.update(columns=params["groupby"], metrics=[params["metric"]], orderby=[[params["metric"], False]])
     elif params["query_mode"] == "raw":
-        query.update(columns=params["all_columns"], metrics=[],
+        # no metrics at all, as the browser sends a raw table (an empty list makes Superset GROUP BY
+        # every column, which folds identical rows together)
+        query.update(columns=params["all_columns"],
                      orderby=[[chart["order"], bool(chart.get("ascending"))]] if "order" in chart else [])
+        if params.get("server_pagination"):  # the first page and the row count, as the browser asks
+            page = {**query, "row_limit": params["server_page_length"], "row_offset": 0}
+            count = {**query, "row_offset": 0, "post_processing": [], "is_rowcount": True}
+            return _context(params, [page, count])
     else:
         order = params.get("timeseries_limit_metric")
         query.update(columns=params["groupby"], metrics=params["metrics"],
                      orderby=[[order, bool(chart.get("ascending"))]] if order else [])
-    return {"datasource": {"id": 0, "type": "table"}, "force": False, "queries": [query],
+    return _context(params, [query])
+
+
+def _context(params: dict, queries: list[dict]) -> dict:
+    return {"datasource": {"id": 0, "type": "table"}, "force": False, "queries": queries,
             "form_data": params, "result_format": "json", "result_type": "full"}
 
 

@@ -70,11 +70,31 @@ def test_a_high_court_sees_its_own_province_only(stack):
     followup, items = charts["各省督办情况（按省份代码与月份排列）"], charts["待办与逾期的督办事项（逾期在前）"]
     provinces = {r["province_code"] for r in chart_rows(guidance, stack["base"], followup)}
     assert len(provinces) >= 2
+    # the items list pages on the server: a page of at most 10 rows and the count of all, both
+    # under row-level security (a count is a query of its own and must not tell other provinces' numbers)
+    assert _page_and_count(stack, guidance, items)[1] == _open_items(stack)
     for court_id, province in courts.items():
         session = login(stack, person(court_id))
         assert {r["province_code"] for r in chart_rows(session, stack["base"], followup)} <= {province}
-        names = {r["province_name"] for r in chart_rows(session, stack["base"], items)}
-        assert len(names) <= 1, (court_id, names)
+        page, count = _page_and_count(stack, session, items)
+        assert len({r["province_name"] for r in page}) <= 1, (court_id, page)
+        assert count == _open_items(stack, province), court_id
+
+
+def _page_and_count(stack, session, chart_id) -> tuple[list[dict], int]:
+    r = session.get(f"{stack['base']}/api/v1/chart/{chart_id}/data/", params={"force": "true"}, timeout=300)
+    assert r.status_code == 200, r.text[:500]
+    page, count = r.json()["result"]
+    assert len(page["data"]) == min(10, count["data"][0]["rowcount"])
+    return page["data"], count["data"][0]["rowcount"]
+
+
+def _open_items(stack, province: str | None = None) -> int:
+    import duckdb
+
+    with duckdb.connect(stack["profile"].serving_store(), read_only=True) as con:
+        return con.execute("SELECT count(*) FROM alerts WHERE followup_state IN ('new', 'acknowledged', 'assigned', "
+                           "'replied') AND province_code = coalesce(?, province_code)", [province]).fetchone()[0]
 
 
 def _feed_court_ids(stack, session, chart_id) -> set[str]:
