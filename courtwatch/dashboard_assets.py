@@ -139,11 +139,13 @@ def chart_params(chart: dict, time_columns: set[str]) -> dict:
         ascending = bool(chart.get("ascending"))
         params["order_desc"] = not ascending
         if "columns" in chart:
-            # a list (alerts, follow-up items, batches) pages on the server: the browser receives one
-            # page and a row count, not the hundreds of rows a national list holds (drawing and
-            # sorting those in the browser took ~1 s of the alerts and follow-up dashboards)
+            # a list that can run long (alerts, follow-up items, batches: a `limit` over a page) pages
+            # on the server: the browser receives a page and a row count, not the hundreds of rows a
+            # national list holds (drawing and sorting those took ~1 s of the alerts and follow-up
+            # dashboards); a short one (the publication's row) is fetched whole, with no count query
+            paged = chart.get("limit", 0) > LIST_PAGE_ROWS
             params.update(query_mode="raw", all_columns=chart["columns"], page_length=LIST_PAGE_ROWS,
-                          server_pagination=True, server_page_length=LIST_PAGE_ROWS,
+                          server_pagination=paged, server_page_length=LIST_PAGE_ROWS,
                           order_by_cols=[json.dumps([chart["order"], ascending])] if "order" in chart else [],
                           column_config={c: {"d3NumberFormat": f} for c, f in chart.get("formats", {}).items()})
         else:

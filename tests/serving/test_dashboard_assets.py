@@ -87,7 +87,7 @@ def test_saved_query_matches_the_chart():
         query, params = qc["queries"][0], chart["params"]
         metrics = params.get("metrics") or ([params["metric"]] if "metric" in params else [])
         assert query.get("metrics", []) == metrics, chart["slice_name"]  # a raw list has none: no GROUP BY
-        if params.get("query_mode") == "raw":  # a list: one page from the server, then its row count
+        if params.get("server_pagination"):  # a long list: one page from the server, then its row count
             page, count = qc["queries"]
             assert params["server_pagination"] and page["row_limit"] == params["server_page_length"] == 10
             assert count["is_rowcount"] and count["row_limit"] == params["row_limit"], chart["slice_name"]
