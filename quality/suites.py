@@ -68,13 +68,14 @@ def validate(df: DataFrame, contract: Contract) -> list[dict]:
     """
     results = _run(df, contract, {"result_format": "BOOLEAN_ONLY"})
     if all(r.success for r in results):
-        rows = df.count()  # df is cached by the intake: no second read
-        return [_row(r.expectation_config, True, rows, 0, {"partial_unexpected_list": []}) for r in results]
-    results = _run(df, contract, {"result_format": "BASIC", "partial_unexpected_count": 20})
-    return [_row(r.expectation_config, bool(r.success), (r.result or {}).get("element_count"),
-                 (r.result or {}).get("unexpected_count"),
-                 {k: v for k, v in (r.result or {}).items() if k.startswith("partial_unexpected_list")})
-            for r in results]
+        n = df.count()  # df is cached by the intake: no second read
+        return [_row(r.expectation_config, True, n, 0, {"partial_unexpected_list": []}) for r in results]
+    rows = []
+    for r in _run(df, contract, {"result_format": "BASIC", "partial_unexpected_count": 20}):
+        res = r.result or {}
+        rows.append(_row(r.expectation_config, bool(r.success), res.get("element_count"), res.get("unexpected_count"),
+                         {k: v for k, v in res.items() if k.startswith("partial_unexpected_list")}))
+    return rows
 
 
 def _row(cfg, success: bool, element_count, unexpected_count, examples: dict) -> dict:

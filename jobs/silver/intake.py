@@ -129,7 +129,7 @@ def _take(spark: SparkSession, warehouse: str, hash_key: bytes, run_id: str, cou
     valid = upsert.to_silver_rows(checked.where(F.size("rules") == 0), c, hash_key).cache()
     try:
         checks = suites.validate_and_store(spark, valid, c, warehouse, run_id)
-        # the suite counted the valid rows (every expectation's element count): no job of its own
+        # the suite reports how many valid rows it checked (every expectation's element count)
         counted = {r["element_count"] for r in checks} - {None}
         n_bad = n_lines - (counted.pop() if len(counted) == 1 else valid.count())
         if n_bad:  # no commit for nothing

@@ -67,11 +67,17 @@ def listing(session, base, kind: str) -> list[dict]:
     return r.json()["result"]
 
 
-def chart_rows(session, base, chart_id: int) -> list[dict]:
-    """The chart's rows as its saved query asks for them, from the store (not the results cache)."""
+def chart_results(session, base, chart_id: int) -> list[dict]:
+    """The answers to the chart's saved queries (a paged list: its page, then its row count),
+    from the store (not the results cache)."""
     r = session.get(f"{base}/api/v1/chart/{chart_id}/data/", params={"force": "true"}, timeout=300)
     assert r.status_code == 200, f"chart {chart_id}: {r.status_code} {r.text[:500]}"
-    return r.json()["result"][0]["data"]
+    return r.json()["result"]
+
+
+def chart_rows(session, base, chart_id: int) -> list[dict]:
+    """The chart's rows as its saved query asks for them (a paged list: its first page)."""
+    return chart_results(session, base, chart_id)[0]["data"]
 
 
 def courts(stack) -> list[dict]:

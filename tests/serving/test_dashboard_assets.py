@@ -89,7 +89,7 @@ def test_saved_query_matches_the_chart():
         assert query.get("metrics", []) == metrics, chart["slice_name"]  # a raw list has none: no GROUP BY
         if params.get("server_pagination"):  # a long list: one page from the server, then its row count
             page, count = qc["queries"]
-            assert params["server_pagination"] and page["row_limit"] == params["server_page_length"] == 10
+            assert page["row_limit"] == params["server_page_length"] == 10, chart["slice_name"]
             assert count["is_rowcount"] and count["row_limit"] == params["row_limit"], chart["slice_name"]
         where = [f["sqlExpression"] for f in params["adhoc_filters"]]
         assert query["extras"]["where"] == (where[0] if where else ""), chart["slice_name"]

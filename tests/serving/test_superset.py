@@ -15,7 +15,7 @@ import pytest
 
 from courtwatch import dashboard_assets
 from courtwatch import superset_service as superset
-from tests.serving.conftest import chart_rows, high_courts, listing, login, password, person
+from tests.serving.conftest import chart_results, chart_rows, high_courts, listing, login, password, person
 
 pytestmark = [pytest.mark.system, pytest.mark.timeout(1200)]
 SLUGS = dashboard_assets.slugs()
@@ -82,9 +82,7 @@ def test_a_high_court_sees_its_own_province_only(stack):
 
 
 def _page_and_count(stack, session, chart_id) -> tuple[list[dict], int]:
-    r = session.get(f"{stack['base']}/api/v1/chart/{chart_id}/data/", params={"force": "true"}, timeout=300)
-    assert r.status_code == 200, r.text[:500]
-    page, count = r.json()["result"]
+    page, count = chart_results(session, stack["base"], chart_id)
     assert len(page["data"]) == min(10, count["data"][0]["rowcount"])
     return page["data"], count["data"][0]["rowcount"]
 
