@@ -146,8 +146,9 @@ class Table:
         if commit_metadata is not None:
             writer = writer.option("userMetadata", _metadata_text(commit_metadata))
         writer.save(self.location(warehouse))
-        # Writer options set properties only when the write creates the table.
-        self._set_declared_properties(df.sparkSession, warehouse)
+        # Writer options set properties only when the write creates the table; an overwrite keeps
+        # those a table has, so an older table is given them once per process, not at every write.
+        self.ensure_properties(df.sparkSession, warehouse)
 
     def ensure_properties(self, spark: SparkSession, warehouse: str) -> None:
         """Give an existing table the Delta properties it is declared with (a table made before they
