@@ -15,7 +15,9 @@ alarms when enough days have spoken, and a handful of events never does.
   one season of history cannot teach a court); the over-dispersion is the
   court's own, from the same baseline. The Spring Festival weeks never teach
   the baseline, and give evidence only where enough courts show the day's
-  factor.
+  factor. A court whose level has too few courts to learn its own day from
+  (an intermediate court of a small province set, the Corps) is judged
+  against a range, between its ordinary level and the whole country's day.
 - Rates (answer rate, complaints, mediation success, e-file): binomial against
   the baseline rate, with the court's day-to-day excess variation (quasi-
   likelihood: the evidence divided by the Pearson dispersion).
@@ -95,7 +97,8 @@ def conditions(day_rows: pd.DataFrame, calendar: pd.DataFrame, cfg: rules.Anomal
             # a day an episode is held open without a verdict (too few trials, the festival) shows
             # the last judged day's figures
             judged = ~np.isnan(llr[direction][0])
-            seen, wanted = _carried(observed, judged), _carried(expected, judged)
+            seen = _carried(observed, judged)
+            wanted = _carried(expected[direction], judged)
             severity = _severity(seen, wanted, direction, is_ratio[metric], cfg)
             s, d = np.nonzero(open_)
             out.append(pd.DataFrame({
@@ -166,28 +169,36 @@ def _count_evidence(x: np.ndarray, cal: pd.DataFrame, cfg: rules.Anomaly, groups
     # the day's common factor across courts: a national quiet week after a holiday, the Spring
     # Festival's fraction of normal, is every court's, and no court's incident
     # (within the court's level: the intermediate courts' filings are appeals, which the Spring
-    # Festival moves otherwise; a level with too few courts to learn from has no factor)
+    # Festival moves otherwise). A level with too few courts to learn from takes the day as lying
+    # between unmoved (1) and moved as much as all courts together, and each direction is judged
+    # against the end of that range that favours it least: a collapse below what the whole
+    # country's day explains, a surge above the court's ordinary level.
     learnt = present & enough & (mu > 0)
     factor, peers = np.ones_like(x), np.zeros(x.shape, bool)
     for group in np.unique(groups):
         rows = groups == group
         factor[rows], peers[rows] = _peer_factor(np.nan_to_num(x[rows]), mu[rows], learnt[rows], cfg.peer_min_courts)
-    mu = mu * factor
+    everyone, everyone_peers = _peer_factor(np.nan_to_num(x), mu, learnt, cfg.peer_min_courts)
+    low = np.where(peers, factor, np.minimum(1.0, everyone))
+    high = np.where(peers, factor, np.maximum(1.0, everyone))
+    peers = peers | everyone_peers
     # a handful of events says nothing: judged where the last window_days expect min_expected_count
-    expected_recent = _lagged_sum(np.where(present, mu, 0), cfg.window_days, -1)
+    expected_recent = _lagged_sum(np.where(present, mu * low, 0), cfg.window_days, -1)
     judged = present & enough & (mu > 0) & (~festival | peers) & (expected_recent >= cfg.min_expected_count)
     # evidence for the shift worth an alert against the edge of the court's normal range, not against
     # its expected level itself: a level that moved a little for good gives no evidence day after
     # day (the indifference zone of a sequential test), and "back to normal" means back within it
     # (the edge: count_normal_share of the way to the smaller shift worth an alert)
     share = cfg.count_normal_share
-    llr = {direction: [np.where(judged, _nb_llr(np.nan_to_num(x), edge * mu, ratio * mu, alpha), np.nan)
-                       for ratio in ratios]
-           for direction, ratios in (("collapse", (cfg.count_ratio, cfg.critical_count_ratio)),
-                                     ("surge", (1 / cfg.count_ratio, 1 / cfg.critical_count_ratio)))
-           for edge in [1 + share * (ratios[0] - 1)]}
+    llr, expected = {}, {}
     weight = judged.astype(float)
-    return llr, _recent(np.nan_to_num(x), weight, cfg.window_days), _recent(mu, weight, cfg.window_days)
+    for direction, ratios, day in (("collapse", (cfg.count_ratio, cfg.critical_count_ratio), low),
+                                   ("surge", (1 / cfg.count_ratio, 1 / cfg.critical_count_ratio), high)):
+        edge = 1 + share * (ratios[0] - 1)
+        llr[direction] = [np.where(judged, _nb_llr(np.nan_to_num(x), edge * mu * day, ratio * mu * day, alpha), np.nan)
+                          for ratio in ratios]
+        expected[direction] = _recent(mu * day, weight, cfg.window_days)
+    return llr, _recent(np.nan_to_num(x), weight, cfg.window_days), expected
 
 
 def _peer_factor(x: np.ndarray, mu: np.ndarray, fitted: np.ndarray, least: int) -> tuple[np.ndarray, np.ndarray]:
@@ -249,7 +260,8 @@ def _rate_evidence(x: np.ndarray, n: np.ndarray, cfg: rules.Anomaly):
                               for p1 in p1s]
     weight = np.where(judged, ns, 0.0)
     observed = _lagged_sum(xs * judged, cfg.window_days, -1) / np.maximum(_lagged_sum(weight, cfg.window_days, -1), EPS)
-    return llr, observed, np.where(judged, p0, np.nan)
+    baseline = np.where(judged, p0, np.nan)
+    return llr, observed, {"collapse": baseline, "surge": baseline}
 
 
 def _episodes(llrs: list[np.ndarray], cfg: rules.Anomaly) -> np.ndarray:

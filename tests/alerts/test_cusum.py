@@ -112,7 +112,7 @@ def test_verdicts_are_causal():
 
 def test_a_day_every_court_shares_is_no_court_s_anomaly():
     # 12 basic courts; the week after a holiday every court files at 60% of normal (no alarm),
-    # and one of them at 15% (an alarm); the same week with too few courts to learn from is not judged
+    # and one of them at 15% (an alarm)
     rng = np.random.default_rng(9)
     cal = day_frame(START, START + timedelta(days=119))
     quiet = np.where((np.arange(120) >= 90) & (np.arange(120) < 97), 0.6, 1.0)
@@ -145,3 +145,30 @@ def test_a_small_move_of_a_court_s_level_for_good_is_not_an_anomaly():
         rng = np.random.default_rng(20 + seed)
         factor = np.where(np.arange(140) >= 80, 0.75, 1.0)
         assert _open_days(_rows("case_filed", _filings(rng, 140, 60, factor=factor)))[1] == [], seed
+
+
+def test_a_level_with_too_few_courts_is_judged_in_the_festival_against_the_range_it_may_lie_in():
+    # 12 basic courts file at 45% of normal in the festival fortnight, two intermediate courts (too
+    # few to learn their level's day from) at 80%: neither is an anomaly (judged against all courts'
+    # day, the intermediate courts would surge); one intermediate court's filings collapse to a fifth
+    # from the Friday before the fortnight, and are caught within it (the day it is judged against
+    # is the country's, so the evidence builds slower than a court of a level with its own day)
+    start = date(2025, 11, 10)
+    rng = np.random.default_rng(10)
+    cal = day_frame(start, start + timedelta(days=119))
+    festival = cal["festival"].to_numpy()
+    day = np.array([(d - start).days for d in pd.to_datetime(cal["date"]).dt.date])
+    began = (date(2026, 2, 6) - start).days
+    rows, levels = [], {}
+    for c in range(12):
+        lam = np.where(cal["working_day"], 30 + 3 * c, 4) * np.where(festival, 0.45, 1.0)
+        rows.append(_rows("case_filed", rng.poisson(lam), court=f"B{c}", start=start))
+        levels[f"B{c}"] = "BASIC"
+    for c in (1, 2):
+        collapse = np.where((c == 1) & (day >= began) & (day < began + 14), 0.2, 1.0)
+        lam = np.where(cal["working_day"], 25, 1) * np.where(festival, 0.8, 1.0) * collapse
+        rows.append(_rows("case_filed", rng.poisson(lam), court=f"I{c}", start=start))
+        levels[f"I{c}"] = "INTERMEDIATE"
+    held = cusum.conditions(pd.concat(rows, ignore_index=True), cal, CFG, IS_RATIO, WORSE, levels)
+    assert set(held["court_id"]) == {"I1"} and set(held["direction"]) == {"collapse"}
+    assert began <= min((d - start).days for d in held["period_start"]) <= began + 7
