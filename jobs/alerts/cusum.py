@@ -154,18 +154,6 @@ def _count_evidence(x: np.ndarray, cal: pd.DataFrame, cfg: rules.Anomaly, groups
         this_type = np.broadcast_to(day_type, x.shape)
         mu = np.where(this_type, mean * profile, mu)
         enough = np.where(this_type, days_seen >= cfg.min_baseline_days / 2, enough)
-    # over-dispersion alpha (variance mu + alpha mu^2), by moments over the baseline's residuals
-    # (of days that had a baseline of their own: a court's first days' means are no expectation)
-    fitted = usable & enough & (mu > 0)
-    resid = _lagged_sum(np.where(fitted, (x - mu) ** 2 - mu, 0), base, lag)
-    square = _lagged_sum(np.where(fitted, mu ** 2, 0), base, lag)
-    days_fitted = _lagged_sum(fitted.astype(float), base, lag)
-    # shrunk towards a prior of dispersion_prior_days days at prior_dispersion: a court's first weeks
-    # (its weekly pattern not yet learnt) are not mistaken for a court without noise
-    per_day = np.where(days_fitted > 0, square / np.maximum(days_fitted, EPS), mu ** 2)
-    k = cfg.dispersion_prior_days
-    alpha = (resid + k * cfg.prior_dispersion * per_day) / np.maximum(square + k * per_day, EPS)
-    alpha = np.clip(alpha, 0.0, 2.0)
     # the day's common factor across courts: a national quiet week after a holiday, the Spring
     # Festival's fraction of normal, is every court's, and no court's incident
     # (within the court's level: the intermediate courts' filings are appeals, which the Spring
@@ -174,14 +162,30 @@ def _count_evidence(x: np.ndarray, cal: pd.DataFrame, cfg: rules.Anomaly, groups
     # against the end of that range that favours it least: a collapse below what the whole
     # country's day explains, a surge above the court's ordinary level.
     learnt = present & enough & (mu > 0)
-    factor, peers = np.ones_like(x), np.zeros(x.shape, bool)
+    factor, own = np.ones_like(x), np.zeros(x.shape, bool)
     for group in np.unique(groups):
         rows = groups == group
-        factor[rows], peers[rows] = _peer_factor(np.nan_to_num(x[rows]), mu[rows], learnt[rows], cfg.peer_min_courts)
+        factor[rows], own[rows] = _peer_factor(np.nan_to_num(x[rows]), mu[rows], learnt[rows], cfg.peer_min_courts)
     everyone, everyone_peers = _peer_factor(np.nan_to_num(x), mu, learnt, cfg.peer_min_courts)
-    low = np.where(peers, factor, np.minimum(1.0, everyone))
-    high = np.where(peers, factor, np.maximum(1.0, everyone))
-    peers = peers | everyone_peers
+    low = np.where(own, factor, np.minimum(1.0, everyone))
+    high = np.where(own, factor, np.maximum(1.0, everyone))
+    peers = own | everyone_peers
+    # over-dispersion alpha (variance e + alpha e^2), by moments over the baseline's residuals from
+    # what the day was expected to bring (e: the court's level times its level's day factor, so that
+    # a quiet week every court shared is not taken for the court's own noise; a level without a
+    # factor of its own against its ordinary level), of days that had a baseline of their own (a
+    # court's first days' means are no expectation)
+    e = mu * np.where(own, factor, 1.0)
+    fitted = usable & enough & (mu > 0)
+    resid = _lagged_sum(np.where(fitted, (x - e) ** 2 - e, 0), base, lag)
+    square = _lagged_sum(np.where(fitted, e ** 2, 0), base, lag)
+    days_fitted = _lagged_sum(fitted.astype(float), base, lag)
+    # shrunk towards a prior of dispersion_prior_days days at prior_dispersion: a court's first weeks
+    # (its weekly pattern not yet learnt) are not mistaken for a court without noise
+    per_day = np.where(days_fitted > 0, square / np.maximum(days_fitted, EPS), mu ** 2)
+    k = cfg.dispersion_prior_days
+    alpha = (resid + k * cfg.prior_dispersion * per_day) / np.maximum(square + k * per_day, EPS)
+    alpha = np.clip(alpha, 0.0, 2.0)
     # a handful of events says nothing: judged where the last window_days expect min_expected_count
     expected_recent = _lagged_sum(np.where(present, mu * low, 0), cfg.window_days, -1)
     judged = present & enough & (mu > 0) & (~festival | peers) & (expected_recent >= cfg.min_expected_count)

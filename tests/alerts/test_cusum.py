@@ -172,3 +172,22 @@ def test_a_level_with_too_few_courts_is_judged_in_the_festival_against_the_range
     held = cusum.conditions(pd.concat(rows, ignore_index=True), cal, CFG, IS_RATIO, WORSE, levels)
     assert set(held["court_id"]) == {"I1"} and set(held["direction"]) == {"collapse"}
     assert began <= min((d - start).days for d in held["period_start"]) <= began + 7
+
+
+def test_a_quiet_week_every_court_shared_is_not_a_court_s_own_noise():
+    # two weeks in the baseline when all 12 courts filed half their usual (the day factor explains
+    # them): they must not widen a court's over-dispersion, or its later collapse to 40% is caught
+    # late (days 105-106 when they did, against 100-102 now)
+    rng = np.random.default_rng(2)
+    cal = day_frame(START, START + timedelta(days=119))
+    t = np.arange(120)
+    shared = np.where(((t >= 60) & (t < 67)) | ((t >= 74) & (t < 81)), 0.5, 1.0)
+    rows, levels = [], {}
+    for c in range(12):
+        own = np.where((c == 0) & (t >= 100) & (t < 110), 0.4, 1.0)
+        lam = np.where(cal["working_day"], 40 + 2 * c, 5) * shared * own
+        rows.append(_rows("case_filed", rng.poisson(lam), court=f"B{c}"))
+        levels[f"B{c}"] = "BASIC"
+    held = cusum.conditions(pd.concat(rows, ignore_index=True), cal, CFG, IS_RATIO, WORSE, levels)
+    assert set(held["court_id"]) == {"B0"}
+    assert 100 <= min((d - START).days for d in held["period_start"]) <= 102
