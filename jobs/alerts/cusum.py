@@ -162,14 +162,20 @@ def _count_evidence(x: np.ndarray, cal: pd.DataFrame, cfg: rules.Anomaly, groups
     # against the end of that range that favours it least: a collapse below what the whole
     # country's day explains, a surge above the court's ordinary level.
     learnt = present & enough & (mu > 0)
+    counts = np.nan_to_num(x)
     factor, own = np.ones_like(x), np.zeros(x.shape, bool)
-    for group in np.unique(groups):
+    levels = np.unique(groups)
+    for group in levels:
         rows = groups == group
-        factor[rows], own[rows] = _peer_factor(np.nan_to_num(x[rows]), mu[rows], learnt[rows], cfg.peer_min_courts)
-    everyone, everyone_peers = _peer_factor(np.nan_to_num(x), mu, learnt, cfg.peer_min_courts)
-    low = np.where(own, factor, np.minimum(1.0, everyone))
-    high = np.where(own, factor, np.maximum(1.0, everyone))
-    peers = own | everyone_peers
+        factor[rows], own[rows] = _peer_factor(counts[rows], mu[rows], learnt[rows], cfg.peer_min_courts)
+    low, high, peers = factor, factor, own
+    # all courts' day is needed only where a level has no day of its own, and differs from the
+    # level's only when there are several levels
+    if len(levels) > 1 and not own.all():
+        everyone, everyone_peers = _peer_factor(counts, mu, learnt, cfg.peer_min_courts)
+        low = np.where(own, factor, np.minimum(1.0, everyone))
+        high = np.where(own, factor, np.maximum(1.0, everyone))
+        peers = own | everyone_peers
     # over-dispersion alpha (variance e + alpha e^2), by moments over the baseline's residuals from
     # what the day was expected to bring (e: the court's level times its level's day factor, so that
     # a quiet week every court shared is not taken for the court's own noise; a level without a
@@ -199,10 +205,10 @@ def _count_evidence(x: np.ndarray, cal: pd.DataFrame, cfg: rules.Anomaly, groups
     for direction, ratios, day in (("collapse", (cfg.count_ratio, cfg.critical_count_ratio), low),
                                    ("surge", (1 / cfg.count_ratio, 1 / cfg.critical_count_ratio), high)):
         edge = 1 + share * (ratios[0] - 1)
-        llr[direction] = [np.where(judged, _nb_llr(np.nan_to_num(x), edge * mu * day, ratio * mu * day, alpha), np.nan)
+        llr[direction] = [np.where(judged, _nb_llr(counts, edge * mu * day, ratio * mu * day, alpha), np.nan)
                           for ratio in ratios]
         expected[direction] = _recent(mu * day, weight, cfg.window_days)
-    return llr, _recent(np.nan_to_num(x), weight, cfg.window_days), expected
+    return llr, _recent(counts, weight, cfg.window_days), expected
 
 
 def _peer_factor(x: np.ndarray, mu: np.ndarray, fitted: np.ndarray, least: int) -> tuple[np.ndarray, np.ndarray]:

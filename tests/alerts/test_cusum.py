@@ -35,6 +35,13 @@ def _open_days(rows, start=START):
     return held, sorted((d - start).days for d in held["period_start"])
 
 
+def _held_at_courts(series, cal, start=START):
+    """The conditions over several courts: series is (court, level, daily counts) each."""
+    rows = pd.concat([_rows("case_filed", counts, court=court, start=start) for court, _, counts in series],
+                     ignore_index=True)
+    return cusum.conditions(rows, cal, CFG, IS_RATIO, WORSE, {court: level for court, level, _ in series})
+
+
 def _filings(rng, days, per_working_day, start=START, factor=None):
     cal = day_frame(start, start + timedelta(days=days - 1))
     lam = np.where(cal["working_day"], per_working_day, per_working_day * 0.12)
@@ -116,14 +123,12 @@ def test_a_day_every_court_shares_is_no_court_s_anomaly():
     rng = np.random.default_rng(9)
     cal = day_frame(START, START + timedelta(days=119))
     quiet = np.where((np.arange(120) >= 90) & (np.arange(120) < 97), 0.6, 1.0)
-    rows, levels = [], {}
+    series = []
     for c in range(12):
         factor = quiet * np.where((c == 0) & (np.arange(120) >= 90) & (np.arange(120) < 97), 0.25, 1.0)
         lam = np.where(cal["working_day"], 30 + 3 * c, 4) * factor
-        rows.append(_rows("case_filed", rng.poisson(lam), court=f"B{c}"))
-        levels[f"B{c}"] = "BASIC"
-    rows = pd.concat(rows, ignore_index=True)
-    held = cusum.conditions(rows, cal, CFG, IS_RATIO, WORSE, levels)
+        series.append((f"B{c}", "BASIC", rng.poisson(lam)))
+    held = _held_at_courts(series, cal)
     assert set(held["court_id"]) == {"B0"}
     first = min((d - START).days for d in held["period_start"])
     assert 90 <= first <= 93
@@ -159,17 +164,15 @@ def test_a_level_with_too_few_courts_is_judged_in_the_festival_against_the_range
     festival = cal["festival"].to_numpy()
     day = np.array([(d - start).days for d in pd.to_datetime(cal["date"]).dt.date])
     began = (date(2026, 2, 6) - start).days
-    rows, levels = [], {}
+    series = []
     for c in range(12):
         lam = np.where(cal["working_day"], 30 + 3 * c, 4) * np.where(festival, 0.45, 1.0)
-        rows.append(_rows("case_filed", rng.poisson(lam), court=f"B{c}", start=start))
-        levels[f"B{c}"] = "BASIC"
+        series.append((f"B{c}", "BASIC", rng.poisson(lam)))
     for c in (1, 2):
         collapse = np.where((c == 1) & (day >= began) & (day < began + 14), 0.2, 1.0)
         lam = np.where(cal["working_day"], 25, 1) * np.where(festival, 0.8, 1.0) * collapse
-        rows.append(_rows("case_filed", rng.poisson(lam), court=f"I{c}", start=start))
-        levels[f"I{c}"] = "INTERMEDIATE"
-    held = cusum.conditions(pd.concat(rows, ignore_index=True), cal, CFG, IS_RATIO, WORSE, levels)
+        series.append((f"I{c}", "INTERMEDIATE", rng.poisson(lam)))
+    held = _held_at_courts(series, cal, start)
     assert set(held["court_id"]) == {"I1"} and set(held["direction"]) == {"collapse"}
     assert began <= min((d - start).days for d in held["period_start"]) <= began + 7
 
@@ -182,12 +185,11 @@ def test_a_quiet_week_every_court_shared_is_not_a_court_s_own_noise():
     cal = day_frame(START, START + timedelta(days=119))
     t = np.arange(120)
     shared = np.where(((t >= 60) & (t < 67)) | ((t >= 74) & (t < 81)), 0.5, 1.0)
-    rows, levels = [], {}
+    series = []
     for c in range(12):
         own = np.where((c == 0) & (t >= 100) & (t < 110), 0.4, 1.0)
         lam = np.where(cal["working_day"], 40 + 2 * c, 5) * shared * own
-        rows.append(_rows("case_filed", rng.poisson(lam), court=f"B{c}"))
-        levels[f"B{c}"] = "BASIC"
-    held = cusum.conditions(pd.concat(rows, ignore_index=True), cal, CFG, IS_RATIO, WORSE, levels)
+        series.append((f"B{c}", "BASIC", rng.poisson(lam)))
+    held = _held_at_courts(series, cal)
     assert set(held["court_id"]) == {"B0"}
     assert 100 <= min((d - START).days for d in held["period_start"]) <= 102
